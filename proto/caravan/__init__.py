@@ -1,0 +1,1 @@
+"""Generated gRPC/protobuf stubs for the API in ``proto/caravan/*.proto``."""
