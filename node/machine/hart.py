@@ -1,0 +1,147 @@
+"""The hart's architectural state: one flat record (DESIGN.md §2 "Hart").
+
+Like mini-rv32ima's state struct, everything a hart is lives in plain
+attributes here — integer registers, pc, privilege level, CSR storage, the LR/SC
+reservation, the WFI flag and the retired-instruction count — so it snapshots
+trivially through :meth:`Hart.to_state` / :meth:`Hart.from_state`. Behaviour
+lives elsewhere: the user ISA in :mod:`.isa`, CSR semantics, traps and
+interrupts in :mod:`.system`, translation in :mod:`.mmu`.
+
+Register values are stored unsigned (0 .. 2**64-1). ``regs`` has 33 slots:
+slot 0 always reads zero and writes to x0 are directed to the sink slot 32 by
+the decoder, so no instruction needs an ``rd != 0`` test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import csr as C
+from .state import StateError, check_state
+
+MASK64 = (1 << 64) - 1
+RESET_PC = 0x1000
+X0_SINK = 32
+
+STATE_NAME = "hart"
+STATE_VERSION = 1
+
+# CSR-backing attributes that are saved verbatim.
+_CSR_FIELDS = (
+    "mstatus", "medeleg", "mideleg", "mie", "mip_sw", "mtvec", "mscratch", "mepc",
+    "mcause", "mtval", "mcounteren", "menvcfg", "mcountinhibit",
+    "stvec", "sscratch", "sepc", "scause", "stval", "scounteren", "senvcfg", "satp",
+    "stimecmp", "cycle_offset", "instret_offset",
+)
+
+
+class Hart:
+    def __init__(self, hartid: int = 0) -> None:
+        self.hartid = hartid
+        self.regs: list[int] = [0] * 33
+        # Instructions retired since power-on: the basis of deterministic time
+        # (a guest-requested reset does not rewind it).
+        self.icount = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Architectural reset state (the register list object is kept: the
+        execution backend holds references to it)."""
+        self.regs[:] = [0] * 33
+        self.pc = RESET_PC
+        self.priv = C.PRV_M
+        # Position of the executing instruction inside its block (see interp).
+        self.idx = 0
+        self.res_addr = -1
+        self.res_val = 0
+        self.wfi = False
+        self.mstatus = C.MSTATUS_FIXED
+        self.medeleg = 0
+        self.mideleg = 0
+        self.mie = 0
+        self.mip_sw = 0
+        self.mtvec = 0
+        self.mscratch = 0
+        self.mepc = 0
+        self.mcause = 0
+        self.mtval = 0
+        self.mcounteren = 0
+        self.menvcfg = 0
+        self.mcountinhibit = 0
+        self.stvec = 0
+        self.sscratch = 0
+        self.sepc = 0
+        self.scause = 0
+        self.stval = 0
+        self.scounteren = 0
+        self.senvcfg = 0
+        self.satp = 0
+        self.stimecmp = 0
+        self.cycle_offset = 0
+        self.instret_offset = 0
+        self.pmpcfg = [0] * C.PMP_ENTRIES
+        self.pmpaddr = [0] * C.PMP_ENTRIES
+
+    def now(self) -> int:
+        """Retired-instruction count at the executing instruction."""
+        return self.icount + self.idx
+
+    # -- state record ----------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "kind": STATE_NAME,
+            "version": STATE_VERSION,
+            "hartid": self.hartid,
+            "x": self.regs[:32],
+            "pc": self.pc,
+            "priv": self.priv,
+            "icount": self.icount,
+            "res_addr": self.res_addr,
+            "res_val": self.res_val,
+            "wfi": self.wfi,
+            "pmpcfg": list(self.pmpcfg),
+            "pmpaddr": list(self.pmpaddr),
+        }
+        for name in _CSR_FIELDS:
+            state[name] = getattr(self, name)
+        return state
+
+    def from_state(self, state: dict[str, Any]) -> None:
+        check_state(state, STATE_NAME, STATE_VERSION)
+        try:
+            x = [int(v) for v in state["x"]]
+            if len(x) != 32 or any(not 0 <= v <= MASK64 for v in x) or x[0] != 0:
+                raise StateError("hart state: bad integer register file")
+            priv = int(state["priv"])
+            if priv not in (C.PRV_U, C.PRV_S, C.PRV_M):
+                raise StateError(f"hart state: bad privilege level {priv}")
+            pmpcfg = [int(v) & 0xFF for v in state["pmpcfg"]]
+            pmpaddr = [int(v) & C.PMPADDR_MASK for v in state["pmpaddr"]]
+            if len(pmpcfg) != C.PMP_ENTRIES or len(pmpaddr) != C.PMP_ENTRIES:
+                raise StateError("hart state: bad PMP entry count")
+            values = {name: int(state[name]) & MASK64 for name in _CSR_FIELDS}
+            pc = int(state["pc"]) & MASK64
+            icount = int(state["icount"])
+            res_addr = int(state["res_addr"])
+            res_val = int(state["res_val"]) & MASK64
+            wfi = bool(state["wfi"])
+            hartid = int(state["hartid"])
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, StateError):
+                raise
+            raise StateError(f"hart state: malformed record ({exc})") from None
+        self.regs[:32] = x
+        self.regs[32] = 0
+        self.pc = pc
+        self.priv = priv
+        self.icount = icount
+        self.idx = 0
+        self.res_addr = res_addr
+        self.res_val = res_val
+        self.wfi = wfi
+        self.hartid = hartid
+        self.pmpcfg = pmpcfg
+        self.pmpaddr = pmpaddr
+        for name, value in values.items():
+            setattr(self, name, value)

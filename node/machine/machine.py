@@ -1,0 +1,229 @@
+"""The machine: a hart and the virt board's devices, wired together and run.
+
+:class:`MachineConfig` is the frozen, validated description of a VM's hardware
+and boot media; :class:`Machine` builds the hart, RAM, bus and devices from it,
+boots the way ``qemu-system-riscv64 -machine virt`` does, and runs guest code in
+bounded slices (:meth:`Machine.run`), taking interrupts at exact instruction
+counts and fast-forwarding virtual time through WFI.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import board
+from .bus import Bus, Rom
+from .devices.clint import Clint
+from .devices.plic import Plic
+from .devices.test_finisher import TestFinisher
+from .devices.uart import Uart
+from .hart import Hart
+from .interp import Interpreter
+from .loader import Image, ImageError, load_image, load_raw
+from .memory import MAX_RAM, MIN_RAM, PAGE_SIZE, Ram, format_size
+from .mmu import Mmu
+from .system import System
+
+DEFAULT_MEMORY = 128 << 20
+BACKENDS = ("interp",)
+
+
+class ConfigError(ValueError):
+    """A machine configuration is invalid; the message says which field and why."""
+
+
+@dataclass(frozen=True)
+class MachineConfig:
+    memory_size: int = DEFAULT_MEMORY
+    kernel: str | None = None          # like QEMU's -kernel
+    bios: str | None = None            # like QEMU's -bios (None means "none")
+    initrd: str | None = None
+    append: str | None = None
+    load_address: int | None = None    # where a raw (non-ELF) kernel goes
+    backend: str = "interp"
+
+    def __post_init__(self) -> None:
+        if not MIN_RAM <= self.memory_size <= MAX_RAM:
+            raise ConfigError(
+                f"memory size {format_size(self.memory_size)} is outside "
+                f"{format_size(MIN_RAM)}..{format_size(MAX_RAM)}")
+        if self.memory_size % PAGE_SIZE:
+            raise ConfigError("memory size must be a multiple of 4 KiB")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {self.backend!r} (known: {', '.join(BACKENDS)})")
+        if self.kernel is None and self.bios is None:
+            raise ConfigError("nothing to boot: give a kernel image or a firmware")
+        if self.initrd is not None and self.kernel is None:
+            raise ConfigError("an initrd needs a kernel")
+
+
+class StopReason(enum.Enum):
+    LIMIT = "limit"        # the instruction budget is used up
+    HALTED = "halted"      # the guest powered off
+    IDLE = "idle"          # WFI with nothing that could wake the hart but input
+
+
+@dataclass
+class BootLayout:
+    images: list[Image] = field(default_factory=list)
+    fdt_addr: int = 0
+    dtb: bytes = b""
+    start: int = board.DRAM_BASE
+    kernel_entry: int = 0
+
+
+class Machine:
+    def __init__(self, config: MachineConfig, console: Callable[[bytes], None] | None = None) -> None:
+        self.config = config
+        self.ram = Ram(config.memory_size)
+        self.bus = Bus(self.ram)
+        self.hart = Hart()
+        self.clint = Clint(self.hart)
+        self.plic = Plic()
+        self.uart = Uart(console)
+        self.uart.irq_line = self.plic.line(board.UART_IRQ)
+        self.test = TestFinisher(self._power_off, self._request_reset)
+        self.rom = Rom("mrom", board.MROM_SIZE)
+        self.bus.map("mrom", board.MROM_BASE, board.MROM_SIZE, self.rom)
+        self.bus.map("test", board.TEST_BASE, board.TEST_SIZE, self.test)
+        self.bus.map("clint", board.CLINT_BASE, board.CLINT_SIZE, self.clint)
+        self.bus.map("plic", board.PLIC_BASE, board.PLIC_SIZE, self.plic)
+        self.bus.map("uart", board.UART_BASE, board.UART_SIZE, self.uart)
+        self.mmu = Mmu(self.hart, self.bus)
+        self.system = System(self.hart, self.mmu, self.clint, self.plic)
+        self.backend = Interpreter(self)
+        self.halted = False
+        self.exit_code: int | None = None
+        self.resets = 0
+        self._reset_pending = False
+        self.layout = BootLayout()
+
+    @property
+    def console(self) -> Callable[[bytes], None]:
+        return self.uart.on_output
+
+    @console.setter
+    def console(self, sink: Callable[[bytes], None]) -> None:
+        self.uart.on_output = sink
+
+    # -- boot -------------------------------------------------------------------------
+
+    def boot(self) -> None:
+        """Load firmware/kernel/initrd and the device tree, set up the reset ROM
+        and put the hart at the reset vector — QEMU virt's boot sequence."""
+        cfg = self.config
+        layout = BootLayout()
+        firmware_end = board.DRAM_BASE
+        if cfg.bios is not None:
+            firmware = load_image(cfg.bios, raw_address=board.DRAM_BASE)
+            layout.images.append(firmware)
+            firmware_end = firmware.high
+        if cfg.kernel is not None:
+            kernel_start = _align_up(firmware_end, board.KERNEL_ALIGN)
+            raw_address = cfg.load_address if cfg.load_address is not None else kernel_start
+            kernel = load_image(cfg.kernel, raw_address=raw_address)
+            layout.images.append(kernel)
+            layout.kernel_entry = kernel.entry
+        initrd_range = None
+        if cfg.initrd is not None:
+            start = layout.kernel_entry + min(cfg.memory_size // 2, 128 << 20)
+            initrd = load_raw(cfg.initrd, start)
+            layout.images.append(initrd)
+            initrd_range = (start, start + initrd.segments[0].memsize)
+        for image in layout.images:
+            self._check_fits(image)
+        layout.dtb = board.device_tree(board.DeviceTreeConfig(
+            memory_size=cfg.memory_size, bootargs=cfg.append, initrd=initrd_range))
+        layout.fdt_addr = board.fdt_address(cfg.memory_size, len(layout.dtb))
+        self._check_overlap(layout)
+        self.layout = layout
+        self._place(layout)
+
+    def _check_fits(self, image: Image) -> None:
+        ram = self.ram
+        for seg in image.segments:
+            if seg.address < ram.base or seg.end > ram.base + ram.size:
+                raise ImageError(
+                    f"{image.path}: segment [{seg.address:#x}, {seg.end:#x}) lies outside RAM "
+                    f"[{ram.base:#x}, {ram.base + ram.size:#x}); use more --memory or another load address")
+
+    def _check_overlap(self, layout: BootLayout) -> None:
+        spans = [(s.address, s.end, img.path) for img in layout.images for s in img.segments]
+        spans.append((layout.fdt_addr, layout.fdt_addr + len(layout.dtb), "device tree"))
+        spans.sort()
+        for (a0, a1, n0), (b0, b1, n1) in zip(spans, spans[1:]):
+            if b0 < a1 and n0 != n1:
+                raise ImageError(f"{n1} at {b0:#x} overlaps {n0} (ends {a1:#x}); give the guest more memory")
+
+    def _place(self, layout: BootLayout) -> None:
+        ram = self.ram
+        for image in layout.images:
+            for seg in image.segments:
+                off = seg.address - ram.base
+                ram.write_bytes(off, seg.data)
+                if seg.memsize > len(seg.data):
+                    ram.write_bytes(off + len(seg.data), bytes(seg.memsize - len(seg.data)))
+        ram.write_bytes(layout.fdt_addr - ram.base, layout.dtb)
+        self.rom.load(0, board.reset_rom(layout.start, layout.fdt_addr, layout.kernel_entry))
+        self.hart.pc = board.MROM_BASE
+
+    def _power_off(self, code: int) -> None:
+        self.halted = True
+        self.exit_code = code
+
+    def _request_reset(self) -> None:
+        self._reset_pending = True
+
+    def _reset(self) -> None:
+        """A guest-requested reset: hart and devices to their reset state, boot
+        media copied in again (RAM is otherwise kept, as on QEMU)."""
+        self._reset_pending = False
+        self.resets += 1
+        self.hart.reset()
+        self.clint.reset()
+        self.plic.reset()
+        self.uart.reset()
+        self.mmu.flush()
+        self.system.update_regime()
+        self.backend.flush_all()
+        self._place(self.layout)
+
+    # -- running ------------------------------------------------------------------------
+
+    def run(self, budget: int) -> StopReason:
+        """Run at most ``budget`` instructions."""
+        hart = self.hart
+        system = self.system
+        backend = self.backend
+        end = hart.icount + budget
+        while not self.halted:
+            if self._reset_pending:
+                self._reset()
+            if hart.icount >= end:
+                return StopReason.LIMIT
+            if hart.wfi:
+                if not system.pending_enabled():
+                    wake = system.wfi_wakeup_time()
+                    if wake is None:
+                        return StopReason.IDLE
+                    now = self.clint.time()
+                    if wake > now:
+                        self.clint.advance(wake - now)
+                hart.wfi = False
+            system.check_interrupts()
+            deadline = end
+            event = system.next_event()
+            if event is not None and event < deadline:
+                deadline = event
+            backend.run(deadline)
+        return StopReason.HALTED
+
+    @property
+    def instructions(self) -> int:
+        return self.hart.icount
+
+
+def _align_up(value: int, align: int) -> int:
+    return (value + align - 1) & ~(align - 1)
