@@ -1,0 +1,56 @@
+"""The ``caravan`` command line (DESIGN.md §7).
+
+One click group; each command family lives in its own module and only parses
+arguments, calls into the daemons' client or the machine, and prints. Errors a
+user can act on are :class:`CliError` (one line, exit 2 for bad input); no
+command prints a traceback unless ``CARAVAN_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from .errors import CliError
+from .run import run_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="caravan", prog_name="caravan")
+def cli() -> None:
+    """Caravan: emulated RISC-V hosts whose VMs live-migrate between nodes."""
+
+
+cli.add_command(run_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="caravan", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        where = f"caravan {exc.ctx.info_name}" if exc.ctx is not None and exc.ctx.parent is not None else "caravan"
+        click.echo(f"{where}: {exc.format_message()} (see --help)", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"caravan: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("caravan: aborted", err=True)
+        sys.exit(130)
+    except CliError as exc:
+        click.echo(f"caravan: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("caravan: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(1)
+    except Exception as exc:  # a bug: say so in one line unless debugging
+        if os.environ.get("CARAVAN_DEBUG"):
+            raise
+        click.echo(f"caravan: internal error: {type(exc).__name__}: {exc} (set CARAVAN_DEBUG=1 for a traceback)", err=True)
+        sys.exit(1)
