@@ -29,11 +29,13 @@ from .options import INT, SIZE
               help="Payload image (like QEMU's -kernel); IMAGE is the same thing.")
 @click.option("--initrd", type=click.Path(dir_okay=False), default=None, help="Initial ramdisk.")
 @click.option("--append", default=None, help="Kernel command line (/chosen/bootargs).")
+@click.option("--disk", type=click.Path(dir_okay=False), default=None,
+              help="Raw disk image for the virtio-blk device (read-write).")
 @click.option("--backend", type=click.Choice(BACKENDS), default="interp", show_default=True,
               help="Execution backend.")
 def run_command(image: str | None, memory: int, max_instructions: int | None, stats: bool,
                 load_address: int | None, bios: str | None, kernel: str | None,
-                initrd: str | None, append: str | None, backend: str) -> None:
+                initrd: str | None, append: str | None, disk: str | None, backend: str) -> None:
     """Run IMAGE (an ELF or raw RISC-V binary) on a local virtual machine.
 
     The guest's console is this terminal (Ctrl-A x quits); the exit code is the
@@ -50,13 +52,16 @@ def run_command(image: str | None, memory: int, max_instructions: int | None, st
         if image and load_address is None:
             require_elf(image)
         config = MachineConfig(memory_size=memory, kernel=kernel, bios=bios, initrd=initrd,
-                               append=append, load_address=load_address, backend=backend)
+                               append=append, load_address=load_address, disk=disk, backend=backend)
         machine = Machine(config)
         machine.boot()
     except (ConfigError, ImageError, ValueError) as exc:
         raise CliError(str(exc)) from None
     stdin = sys.stdin.buffer if sys.stdin is not None else None
-    outcome = run_foreground(machine, max_instructions=max_instructions, stdin=stdin)
+    try:
+        outcome = run_foreground(machine, max_instructions=max_instructions, stdin=stdin)
+    finally:
+        machine.close()
     if outcome.reason == "limit":
         click.echo(f"caravan: stopped after {outcome.instructions} instructions (--max-instructions)"
                    f" at pc={machine.hart.pc:#x}", err=True)

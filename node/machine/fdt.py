@@ -104,3 +104,62 @@ def build_dtb(root: Node, boot_cpuid: int = 0) -> bytes:
     )
     blob = header + rsvmap + bytes(struct_block) + bytes(strtab)
     return blob + b"\0" * (total - len(blob))
+
+
+class FdtError(ValueError):
+    """A blob is not a valid flattened device tree."""
+
+
+def parse_dtb(blob: bytes) -> Node:
+    """Decode a DTB into a :class:`Node` tree (for inspection and tests)."""
+    if len(blob) < 40:
+        raise FdtError("too short for an FDT header")
+    magic, total, off_struct, off_strings, _rsv, version, _last, _cpu, size_strings, size_struct = \
+        struct.unpack_from(">10I", blob)
+    if magic != FDT_MAGIC:
+        raise FdtError(f"bad magic {magic:#x}")
+    if total > len(blob) or off_struct + size_struct > total or off_strings + size_strings > total:
+        raise FdtError("header sizes exceed the blob")
+    strings_block = blob[off_strings:off_strings + size_strings]
+    pos = off_struct
+    end = off_struct + size_struct
+    stack: list[Node] = []
+    root: Node | None = None
+    while pos < end:
+        (token,) = struct.unpack_from(">I", blob, pos)
+        pos += 4
+        if token == FDT_BEGIN_NODE:
+            nul = blob.index(b"\0", pos)
+            node = Node(blob[pos:nul].decode())
+            pos = (nul + 4) & ~3
+            if stack:
+                stack[-1].children.append(node)
+            else:
+                root = node
+            stack.append(node)
+        elif token == FDT_PROP:
+            length, nameoff = struct.unpack_from(">II", blob, pos)
+            pos += 8
+            name = strings_block[nameoff:strings_block.index(b"\0", nameoff)].decode()
+            stack[-1].props[name] = bytes(blob[pos:pos + length])
+            pos = (pos + length + 3) & ~3
+        elif token == FDT_END_NODE:
+            stack.pop()
+        elif token == FDT_END:
+            break
+        elif token != 4:  # FDT_NOP
+            raise FdtError(f"unknown token {token} at {pos - 4:#x}")
+    if root is None or stack:
+        raise FdtError("unbalanced nodes")
+    return root
+
+
+def walk(node: Node, path: str = "") -> dict[str, Node]:
+    """Every node by its full path ("/" for the root)."""
+    here = path + "/" + node.name if path not in ("", "/") else "/" + node.name
+    if node.name == "":
+        here = "/"
+    found = {here: node}
+    for child in node.children:
+        found.update(walk(child, here))
+    return found

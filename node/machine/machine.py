@@ -19,6 +19,8 @@ from .devices.clint import Clint
 from .devices.plic import Plic
 from .devices.test_finisher import TestFinisher
 from .devices.uart import Uart
+from .devices.virtio_blk import DiskError, DiskImage, VirtioBlk
+from .devices.virtio_mmio import VirtioMmio
 from .hart import Hart
 from .interp import Interpreter
 from .loader import Image, ImageError, load_image, load_raw
@@ -42,6 +44,7 @@ class MachineConfig:
     initrd: str | None = None
     append: str | None = None
     load_address: int | None = None    # where a raw (non-ELF) kernel goes
+    disk: str | None = None            # raw disk image for virtio-blk in slot 0
     backend: str = "interp"
 
     def __post_init__(self) -> None:
@@ -91,6 +94,20 @@ class Machine:
         self.bus.map("clint", board.CLINT_BASE, board.CLINT_SIZE, self.clint)
         self.bus.map("plic", board.PLIC_BASE, board.PLIC_SIZE, self.plic)
         self.bus.map("uart", board.UART_BASE, board.UART_SIZE, self.uart)
+        self.disk: DiskImage | None = None
+        if config.disk is not None:
+            try:
+                self.disk = DiskImage(config.disk)
+            except DiskError as exc:
+                raise ConfigError(str(exc)) from None
+        self.virtio: list[VirtioMmio] = []
+        for slot in range(board.VIRTIO_COUNT):
+            device = VirtioBlk(self.disk) if slot == 0 and self.disk is not None else None
+            transport = VirtioMmio(f"virtio{slot}", self.ram, device)
+            transport.irq_line = self.plic.line(board.VIRTIO_IRQ_BASE + slot)
+            self.virtio.append(transport)
+            self.bus.map(transport.name, board.VIRTIO_BASE + slot * board.VIRTIO_STRIDE,
+                         board.VIRTIO_STRIDE, transport)
         self.mmu = Mmu(self.hart, self.bus)
         self.system = System(self.hart, self.mmu, self.clint, self.plic)
         self.backend = Interpreter(self)
@@ -99,6 +116,13 @@ class Machine:
         self.resets = 0
         self._reset_pending = False
         self.layout = BootLayout()
+        self.tohost: int | None = None
+        self.ram.on_watch = self._watched_store
+
+    def close(self) -> None:
+        """Release host resources (the disk image)."""
+        if self.disk is not None:
+            self.disk.close()
 
     @property
     def console(self) -> Callable[[bytes], None]:
@@ -140,6 +164,28 @@ class Machine:
         self._check_overlap(layout)
         self.layout = layout
         self._place(layout)
+        for image in reversed(layout.images):
+            if "tohost" in image.symbols:
+                self.watch_tohost(image.symbols["tohost"])
+                break
+
+    def watch_tohost(self, address: int) -> None:
+        """HTIF: a store of an odd value v to ``tohost`` powers off with exit
+        code v >> 1 (spike's convention, used by the riscv-tests)."""
+        off = address - self.ram.base
+        if 0 <= off <= self.ram.size - 8:
+            self.tohost = address
+            self.ram.watch(off >> 12)
+
+    def _watched_store(self, off: int) -> bool:
+        if self.tohost is None:
+            return False
+        value = self.ram.u64[(self.tohost - self.ram.base) >> 3] if not self.tohost & 7 else \
+            int.from_bytes(self.ram.read_bytes(self.tohost - self.ram.base, 8), "little")
+        if value & 1:
+            self._power_off(value >> 1)
+            return True
+        return False
 
     def _check_fits(self, image: Image) -> None:
         ram = self.ram
@@ -185,6 +231,8 @@ class Machine:
         self.clint.reset()
         self.plic.reset()
         self.uart.reset()
+        for transport in self.virtio:
+            transport.reset()
         self.mmu.flush()
         self.system.update_regime()
         self.backend.flush_all()

@@ -12,7 +12,9 @@ costs one extra index and test; a non-zero hook sends the store through
 * records the page in the dirty log when logging is armed for it (bit
   ``HOOK_DIRTY``) and disarms the page, so each page is logged once per round;
 * tells the execution backend that a page holding translated code was written
-  (bit ``HOOK_CODE``), so stale translations are dropped.
+  (bit ``HOOK_CODE``), so stale translations are dropped;
+* reports stores to watched pages (bit ``HOOK_WATCH``), such as the page
+  holding HTIF's ``tohost`` word.
 
 :meth:`take_dirty` returns the pages written since the previous call and
 re-arms exactly those pages, so a pre-copy round costs O(dirty pages), not
@@ -29,6 +31,7 @@ PAGE_SIZE = 1 << PAGE_SHIFT
 
 HOOK_DIRTY = 1
 HOOK_CODE = 2
+HOOK_WATCH = 4
 
 _SET_DIRTY = bytes(i | HOOK_DIRTY for i in range(256))
 _CLEAR_DIRTY = bytes(i & ~HOOK_DIRTY for i in range(256))
@@ -91,6 +94,9 @@ class Ram:
         self.logging = False
         # Called with a page number when a page holding translated code is written.
         self.on_code_write: Callable[[int], None] = lambda page: None
+        # Called with the RAM offset of a store to a watched page; returns True
+        # when the machine must stop and look (e.g. the guest powered off).
+        self.on_watch: Callable[[int], bool] = lambda off: False
 
     def _set_views(self) -> None:
         mv = memoryview(self.data)
@@ -127,22 +133,28 @@ class Ram:
     # -- the store hook ------------------------------------------------------
 
     def hooked_write(self, off: int) -> bool:
-        """Handle a store to a hooked page; returns True if translated code was
-        on the page (the current block must stop)."""
+        """Handle a store to a hooked page; returns True when the run loop must
+        stop after this store (translated code was on the page, or a watcher
+        asked for it)."""
         page = off >> PAGE_SHIFT
         hook = self.hooks[page]
+        stop = False
         if hook & HOOK_DIRTY:
             self.dirty_pages.append(page)
-            hook &= ~HOOK_DIRTY
+            self.hooks[page] &= ~HOOK_DIRTY
         if hook & HOOK_CODE:
-            self.hooks[page] = hook & ~HOOK_CODE
+            self.hooks[page] &= ~HOOK_CODE
             self.on_code_write(page)
-            return True
-        self.hooks[page] = hook
-        return False
+            stop = True
+        if hook & HOOK_WATCH:
+            stop = self.on_watch(off) or stop
+        return stop
 
     def mark_code(self, page: int) -> None:
         self.hooks[page] |= HOOK_CODE
+
+    def watch(self, page: int) -> None:
+        self.hooks[page] |= HOOK_WATCH
 
     def clear_code_marks(self) -> None:
         self.hooks[:] = self.hooks.translate(_CLEAR_CODE)
