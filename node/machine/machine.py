@@ -23,13 +23,19 @@ from .devices.virtio_blk import DiskError, DiskImage, VirtioBlk
 from .devices.virtio_mmio import VirtioMmio
 from .hart import Hart
 from .interp import Interpreter
-from .loader import Image, ImageError, load_image, load_raw
+from .loader import Image, ImageError, Segment, load_image, load_raw
 from .memory import MAX_RAM, MIN_RAM, PAGE_SIZE, Ram, format_size
 from .mmu import Mmu
+from .state import StateError, check_state
 from .system import System
 
 DEFAULT_MEMORY = 128 << 20
 BACKENDS = ("interp",)
+
+CONFIG_STATE_KIND = "machine"
+CONFIG_STATE_VERSION = 1
+BOARD_STATE_KIND = "board"
+BOARD_STATE_VERSION = 1
 
 
 class ConfigError(ValueError):
@@ -56,8 +62,6 @@ class MachineConfig:
             raise ConfigError("memory size must be a multiple of 4 KiB")
         if self.backend not in BACKENDS:
             raise ConfigError(f"unknown backend {self.backend!r} (known: {', '.join(BACKENDS)})")
-        if self.kernel is None and self.bios is None:
-            raise ConfigError("nothing to boot: give a kernel image or a firmware")
         if self.initrd is not None and self.kernel is None:
             raise ConfigError("an initrd needs a kernel")
 
@@ -120,9 +124,12 @@ class Machine:
         self.ram.on_watch = self._watched_store
 
     def close(self) -> None:
-        """Release host resources (the disk image)."""
+        """Release host resources: the disk image and guest memory. The
+        machine cannot run afterwards."""
         if self.disk is not None:
             self.disk.close()
+        self.backend.reset_environment()
+        self.ram.close()
 
     @property
     def console(self) -> Callable[[bytes], None]:
@@ -138,6 +145,8 @@ class Machine:
         """Load firmware/kernel/initrd and the device tree, set up the reset ROM
         and put the hart at the reset vector — QEMU virt's boot sequence."""
         cfg = self.config
+        if cfg.kernel is None and cfg.bios is None:
+            raise ConfigError("nothing to boot: give a kernel image or a firmware")
         layout = BootLayout()
         firmware_end = board.DRAM_BASE
         if cfg.bios is not None:
@@ -271,6 +280,94 @@ class Machine:
     @property
     def instructions(self) -> int:
         return self.hart.icount
+
+    # -- state records (DESIGN.md §4): what a VM is, apart from RAM and disk ----------
+
+    def devices(self) -> dict[str, object]:
+        """Every stateful device by its state-record name, in a fixed order."""
+        found: dict[str, object] = {"clint": self.clint, "plic": self.plic, "uart": self.uart,
+                                    "test": self.test}
+        for transport in self.virtio:
+            found[transport.name] = transport
+        return found
+
+    def config_state(self) -> dict:
+        """The portable hardware description: no host paths, no backend."""
+        layout = self.layout
+        return {
+            "kind": CONFIG_STATE_KIND, "version": CONFIG_STATE_VERSION,
+            "memory_size": self.config.memory_size,
+            "disk": None if self.disk is None else {"size": self.disk.size},
+            "boot": {"start": layout.start, "fdt_addr": layout.fdt_addr,
+                     "kernel_entry": layout.kernel_entry, "dtb": layout.dtb},
+            "tohost": self.tohost,
+        }
+
+    def boot_segments(self) -> list[Segment]:
+        return [seg for image in self.layout.images for seg in image.segments]
+
+    def board_state(self) -> dict:
+        return {"kind": BOARD_STATE_KIND, "version": BOARD_STATE_VERSION, "halted": self.halted,
+                "exit_code": self.exit_code, "resets": self.resets,
+                "reset_pending": self._reset_pending}
+
+    def device_states(self) -> dict[str, dict]:
+        states = {name: dev.to_state() for name, dev in self.devices().items()}  # type: ignore[attr-defined]
+        states["board"] = self.board_state()
+        return states
+
+    @classmethod
+    def from_config_state(cls, state: dict, boot_segments: list[Segment], disk: str | None,
+                          backend: str = "interp") -> "Machine":
+        """An unbooted machine with this hardware; the caller restores hart,
+        devices and memory into it."""
+        check_state(state, CONFIG_STATE_KIND, CONFIG_STATE_VERSION)
+        try:
+            memory_size = int(state["memory_size"])
+            disk_info = state["disk"]
+            boot = state["boot"]
+            tohost = state["tohost"]
+            start, fdt_addr, entry = int(boot["start"]), int(boot["fdt_addr"]), int(boot["kernel_entry"])
+            dtb = bytes(boot["dtb"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateError(f"machine config record is malformed ({exc})") from None
+        if (disk_info is None) != (disk is None):
+            raise StateError("the saved machine " + ("has a disk but no disk image was given"
+                                                     if disk is None else "has no disk"))
+        try:
+            config = MachineConfig(memory_size=memory_size, disk=disk, backend=backend)
+        except ConfigError as exc:
+            raise StateError(str(exc)) from None
+        machine = cls(config)
+        if machine.disk is not None and machine.disk.size != int(disk_info["size"]):
+            machine.close()
+            raise StateError(f"disk image is {machine.disk.size} bytes, the saved machine's was {disk_info['size']}")
+        machine.layout = BootLayout(
+            images=[Image("<restored>", entry, tuple(boot_segments), False)] if boot_segments else [],
+            fdt_addr=fdt_addr, dtb=dtb, start=start, kernel_entry=entry)
+        machine.rom.load(0, board.reset_rom(start, fdt_addr, entry))
+        if tohost is not None:
+            machine.watch_tohost(int(tohost))
+        return machine
+
+    def restore_states(self, hart: dict, devices: dict[str, dict]) -> None:
+        """Restore hart and device records (after from_config_state)."""
+        self.hart.from_state(hart)
+        expected = set(self.devices()) | {"board"}
+        if set(devices) != expected:
+            missing, extra = expected - set(devices), set(devices) - expected
+            raise StateError(f"device records do not match this machine (missing {sorted(missing)}, "
+                             f"unknown {sorted(extra)})")
+        for name, device in self.devices().items():
+            device.from_state(devices[name])  # type: ignore[attr-defined]
+        board_state = check_state(devices["board"], BOARD_STATE_KIND, BOARD_STATE_VERSION)
+        self.halted = bool(board_state["halted"])
+        self.exit_code = board_state["exit_code"]
+        self.resets = int(board_state["resets"])
+        self._reset_pending = bool(board_state["reset_pending"])
+        self.mmu.flush()
+        self.system.update_regime()
+        self.backend.reset_environment()
 
 
 def _align_up(value: int, align: int) -> int:

@@ -23,6 +23,7 @@ O(RAM size).
 
 from __future__ import annotations
 
+import mmap
 from typing import Callable
 
 RAM_BASE = 0x8000_0000
@@ -84,7 +85,10 @@ class Ram:
             raise ValueError(f"RAM size {format_size(size)} exceeds the limit of {format_size(MAX_RAM)}")
         self.size = size
         self.base = RAM_BASE
-        self.data = backing if backing is not None else bytearray(size)
+        # Anonymous private memory is zero-filled lazily by the host kernel, so
+        # a guest costs host memory only for the pages it touches.
+        self.data = backing if backing is not None else mmap.mmap(
+            -1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         if len(self.data) != size:
             raise ValueError("RAM backing buffer has the wrong size")
         self._set_views()
@@ -113,7 +117,10 @@ class Ram:
         the caller; the dirty log marks every page dirty if armed."""
         if len(backing) != self.size:
             raise ValueError("RAM backing buffer has the wrong size")
+        old = self.data
         self.release_views()
+        if isinstance(old, mmap.mmap):
+            old.close()
         self.data = backing
         self._set_views()
         code_pages = [p for p, h in enumerate(self.hooks) if h & HOOK_CODE]
@@ -129,6 +136,12 @@ class Ram:
             view = getattr(self, name, None)
             if view is not None:
                 view.release()
+
+    def close(self) -> None:
+        """Give the memory back to the host."""
+        self.release_views()
+        if isinstance(self.data, mmap.mmap):
+            self.data.close()
 
     # -- the store hook ------------------------------------------------------
 
