@@ -1,2 +1,20 @@
-"""vmstate: the encapsulation format — one codec for snapshot files and
-migration streams (DESIGN.md §4). Not yet implemented."""
+"""vmstate: the encapsulation format — a VM is a file (DESIGN.md §4).
+
+One codec for snapshot files and migration streams:
+
+* :mod:`.codec` — frames (length, crc32, msgpack ``[kind, payload]``), the
+  incremental hostile-input-safe decoder
+* :mod:`.pages` — guest memory as page records (zero pages elided, optional
+  zstd) and the canonical memory digest
+* :mod:`.snapshot` — snapshot files: atomic save, validating streaming load,
+  copy-on-write mmap restore, inspect/verify, the machine state digest
+* :mod:`.errors` — the refusals
+
+``FORMAT.md`` beside this file is the format and its compatibility policy.
+"""
+
+from .errors import (ChecksumError, FormatError, LimitError, TruncatedError, VersionError,
+                     VmstateError)
+
+__all__ = ["VmstateError", "FormatError", "VersionError", "ChecksumError", "TruncatedError",
+           "LimitError"]

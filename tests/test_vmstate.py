@@ -1,0 +1,278 @@
+"""vmstate: a VM is a file. Save anywhere, restore anywhere, continue
+bit-identically; refuse every kind of bad input cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import struct
+from pathlib import Path
+
+import pytest
+
+from node.machine.machine import Machine, MachineConfig, StopReason
+from support import guest
+from vmstate import VmstateError, codec
+from vmstate import snapshot as S
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def boot(name: str, memory: int = 64 << 20, **kw: object) -> tuple[Machine, bytearray]:
+    out = bytearray()
+    m = Machine(MachineConfig(kernel=guest(name), memory_size=memory, **kw), console=out.extend)  # type: ignore[arg-type]
+    m.boot()
+    return m, out
+
+
+def finish(m: Machine, limit: int = 100_000_000) -> None:
+    while m.run(1_000_000) is StopReason.LIMIT:
+        assert m.instructions < limit
+
+
+def reference(name: str, memory: int = 64 << 20) -> tuple[bytes, str, int]:
+    m, out = boot(name, memory)
+    finish(m)
+    return bytes(out), S.state_digest(m), m.instructions
+
+
+def save_restore_finish(name: str, n: int, tmp_path: Path, memory: int = 64 << 20,
+                        options: S.SaveOptions | None = None, use_mmap: bool = False) -> tuple[bytes, str]:
+    m, out = boot(name, memory)
+    assert m.run(n) is StopReason.LIMIT
+    path = tmp_path / f"{name}-{n}.vmstate"
+    report = S.save(m, str(path), options=options)
+    assert report.state_digest == S.state_digest(m)
+    m.close()
+    restored = S.load(str(path), use_mmap=use_mmap)
+    r = restored.machine
+    assert r is not None and r.instructions == n
+    after = bytearray()
+    r.console = after.extend
+    finish(r)
+    digest = S.state_digest(r)
+    r.close()
+    return bytes(out) + bytes(after), digest
+
+
+@pytest.mark.parametrize("name,points", [
+    ("hello", [1, 6, 100, 200]),
+    ("isa-selftest", [7, 5_000, 61_234, 150_001]),
+    ("dirtier", [1_000, 777_777, 3_000_000]),
+])
+def test_save_restore_continues_bit_identically(name: str, points: list[int], tmp_path: Path) -> None:
+    ref_out, ref_digest, _ = reference(name)
+    for n in points:
+        out, digest = save_restore_finish(name, n, tmp_path)
+        assert out == ref_out, f"console differs after restoring at {n}"
+        assert digest == ref_digest, f"final state differs after restoring at {n}"
+
+
+def test_cpubench_restored_midway_finishes_identically(tmp_path: Path) -> None:
+    ref_out, ref_digest, total = reference("cpubench")
+    out, digest = save_restore_finish("cpubench", total // 2 + 12_345, tmp_path,
+                                      options=S.SaveOptions(compress=True))
+    assert (out, digest) == (ref_out, ref_digest)
+
+
+def test_restore_at_lr_sc_and_trap_points(tmp_path: Path) -> None:
+    """Points chosen where the hart is inside an LR/SC sequence or a trap handler."""
+    m, _ = boot("isa-selftest")
+    lr_points: list[int] = []
+    trap_points: list[int] = []
+    real_lr, real_trap = m.mmu.lr, m.system.take_trap
+
+    def lr(*args):  # type: ignore[no-untyped-def]
+        lr_points.append(m.hart.icount + m.hart.idx + 1)
+        return real_lr(*args)
+
+    def take_trap(*args, **kw):  # type: ignore[no-untyped-def]
+        trap_points.append(m.hart.icount + 2)
+        return real_trap(*args, **kw)
+
+    m.mmu.lr = lr  # type: ignore[method-assign]
+    m.system.take_trap = take_trap  # type: ignore[method-assign]
+    m.backend.reset_environment()
+    finish(m)
+    assert lr_points and trap_points
+    ref_out, ref_digest, _ = reference("isa-selftest")
+    for n in lr_points[:3] + trap_points[:: max(1, len(trap_points) // 4)][:4]:
+        assert save_restore_finish("isa-selftest", n, tmp_path) == (ref_out, ref_digest), n
+
+
+@pytest.mark.parametrize("options,use_mmap", [
+    (S.SaveOptions(compress=True), False),
+    (S.SaveOptions(mappable=True), False),
+    (S.SaveOptions(mappable=True), True),
+])
+def test_layouts_restore_identically(options: S.SaveOptions, use_mmap: bool, tmp_path: Path) -> None:
+    ref_out, ref_digest, _ = reference("dirtier")
+    assert save_restore_finish("dirtier", 1_500_000, tmp_path, options=options,
+                               use_mmap=use_mmap) == (ref_out, ref_digest)
+
+
+def test_saving_twice_gives_identical_sections_and_digest(tmp_path: Path) -> None:
+    m, _ = boot("dirtier")
+    m.run(500_000)
+    a = S.save(m, str(tmp_path / "a.vmstate"), meta={"created": "one"})
+    b = S.save(m, str(tmp_path / "b.vmstate"), meta={"created": "two"})
+    assert a.state_digest == b.state_digest
+    assert [(s.name, s.digest, s.records) for s in a.sections] == \
+        [(s.name, s.digest, s.records) for s in b.sections]
+    ra, rb = S.inspect(str(tmp_path / "a.vmstate")), S.inspect(str(tmp_path / "b.vmstate"))
+    assert ra.meta["created"] == "one" and rb.meta["created"] == "two"
+    assert ra.state_digest == rb.state_digest == a.state_digest
+
+
+def test_fixture_of_format_1_0_restores_and_continues() -> None:
+    expected = json.loads((FIXTURES / "vmstate-1.0-dirtier.json").read_text())
+    restored = S.load(str(FIXTURES / "vmstate-1.0-dirtier.vmstate"))
+    m = restored.machine
+    assert m is not None
+    assert restored.report.format == (1, 0)
+    assert restored.console == expected["console_before"].encode()
+    assert S.state_digest(m) == expected["state_digest_at_save"]
+    out = bytearray()
+    m.console = out.extend
+    finish(m)
+    assert out.decode() == expected["console_after"]
+    assert m.exit_code == expected["exit_code"]
+    assert m.instructions == expected["final_instret"]
+    assert S.state_digest(m) == expected["final_state_digest"]
+
+
+def test_disk_is_embedded_or_referenced(tmp_path: Path) -> None:
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(b"DISKDATA" * 64 + bytes(1 << 20))
+    m, _ = boot("hello", disk=str(disk))
+    m.run(50)
+    S.save(m, str(tmp_path / "emb.vmstate"))
+    S.save(m, str(tmp_path / "ref.vmstate"), options=S.SaveOptions(include_disk=False))
+    m.close()
+    with pytest.raises(VmstateError, match="say where to write it"):
+        S.load(str(tmp_path / "emb.vmstate"))
+    restored = S.load(str(tmp_path / "emb.vmstate"), disk=str(tmp_path / "copy.img"))
+    assert (tmp_path / "copy.img").read_bytes() == disk.read_bytes()
+    restored.machine.close()  # type: ignore[union-attr]
+    S.load(str(tmp_path / "ref.vmstate")).machine.close()  # type: ignore[union-attr]
+    disk.write_bytes(b"CHANGED!" + disk.read_bytes()[8:])
+    with pytest.raises(VmstateError, match="has changed since the snapshot"):
+        S.load(str(tmp_path / "ref.vmstate"))
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_snapshot(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    m, _ = boot("hello", memory=4 << 20)
+    m.run(100)
+    path = tmp_path_factory.mktemp("snap") / "small.vmstate"
+    S.save(m, str(path), meta={"created": "fixed"}, options=S.SaveOptions(console=b"hi"))
+    return path.read_bytes()
+
+
+def _rewrite(data: bytes, edit) -> bytes:  # type: ignore[no-untyped-def]
+    """Decode the frames, let ``edit`` change (kind, payload) pairs, re-encode
+    with valid crcs (and recompute digests only where the edit wants)."""
+    frames = list(codec.FrameDecoder().feed(data[S.PREAMBLE.size:]))
+    out = data[:S.PREAMBLE.size]
+    for fr in frames:
+        kind, payload = edit(fr.kind, dict(fr.payload))
+        out += codec.encode_frame(kind, payload)
+    return out
+
+
+def _load_bytes(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "bad.vmstate"
+    path.write_bytes(data)
+    S.load(str(path))
+
+
+def test_refuses_a_vm_larger_than_the_limit(tmp_path: Path, small_snapshot: bytes) -> None:
+    def claim_1tib(kind, payload):  # type: ignore[no-untyped-def]
+        if kind == codec.HEADER:
+            payload["memory_size"] = 1 << 40
+        return kind, payload
+
+    with pytest.raises(S.LimitError, match="memory"):
+        _load_bytes(tmp_path, _rewrite(small_snapshot, claim_1tib))
+
+
+def test_refuses_a_newer_major_version(tmp_path: Path, small_snapshot: bytes) -> None:
+    data = bytearray(small_snapshot)
+    struct.pack_into("<H", data, 8, 2)
+    with pytest.raises(S.VersionError, match="newer"):
+        _load_bytes(tmp_path, bytes(data))
+
+
+def test_refuses_an_unknown_section(tmp_path: Path, small_snapshot: bytes) -> None:
+    def rename(kind, payload):  # type: ignore[no-untyped-def]
+        if kind == codec.BEGIN and payload["section"] == "console":
+            payload["section"] = "gpu"
+        return kind, payload
+
+    with pytest.raises(S.FormatError, match="unknown section 'gpu'"):
+        _load_bytes(tmp_path, _rewrite(small_snapshot, rename))
+
+
+def test_refuses_an_unknown_component_version(tmp_path: Path, small_snapshot: bytes) -> None:
+    def bump(kind, payload):  # type: ignore[no-untyped-def]
+        if kind == codec.STATE and payload["name"] == "hart":
+            payload["state"] = dict(payload["state"], version=99)
+        return kind, payload
+
+    with pytest.raises(VmstateError):  # the section digest catches it first; never restored
+        _load_bytes(tmp_path, _rewrite(small_snapshot, bump))
+
+
+def test_refuses_truncation_and_flipped_bits(tmp_path: Path, small_snapshot: bytes) -> None:
+    with pytest.raises(S.TruncatedError):
+        _load_bytes(tmp_path, small_snapshot[:len(small_snapshot) // 2])
+    flipped = bytearray(small_snapshot)
+    flipped[len(flipped) // 2] ^= 0x10
+    with pytest.raises(S.ChecksumError):
+        _load_bytes(tmp_path, bytes(flipped))
+    with pytest.raises(S.FormatError, match="not a vmstate file"):
+        _load_bytes(tmp_path, b"NOTVMST!" + small_snapshot[8:])
+
+
+def test_refuses_a_giant_record_before_reading_it(tmp_path: Path, small_snapshot: bytes) -> None:
+    data = small_snapshot[:S.PREAMBLE.size] + struct.pack("<II", 0xFFFF_FFF0, 0)
+    with pytest.raises(S.LimitError, match="claims"):
+        _load_bytes(tmp_path, data)
+
+
+FUZZ_CASES = 2500
+
+
+def test_fuzzed_files_fail_cleanly(tmp_path: Path, small_snapshot: bytes) -> None:
+    rng = random.Random(2026)
+    path = tmp_path / "fuzz.vmstate"
+    outcomes = {"refused": 0, "loaded": 0}
+    for case in range(FUZZ_CASES):
+        data = bytearray(small_snapshot)
+        how = case % 4
+        if how == 0:
+            data = data[:rng.randrange(len(data))]
+        elif how == 1:
+            for _ in range(rng.randint(1, 4)):
+                data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        elif how == 2:
+            pos = rng.randrange(len(data))
+            data[pos:pos + rng.randint(1, 64)] = os.urandom(rng.randint(0, 64))
+        else:
+            pos = rng.randrange(S.PREAMBLE.size, len(data))
+            data = data[:pos] + data[pos + rng.randint(1, 200):]
+        path.write_bytes(bytes(data))
+        try:
+            restored = S.load(str(path))
+        except VmstateError:
+            outcomes["refused"] += 1
+            continue
+        # Only an unchanged state may load (a change in ignored bytes is impossible:
+        # every byte up to the trailer is covered by a digest).
+        assert S.state_digest(restored.machine) == S.inspect(str(path)).state_digest  # type: ignore[arg-type]
+        restored.machine.close()  # type: ignore[union-attr]
+        outcomes["loaded"] += 1
+    assert outcomes["refused"] >= FUZZ_CASES * 0.99

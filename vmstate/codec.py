@@ -1,0 +1,163 @@
+"""Record framing: the one codec under snapshot files and migration streams.
+
+A *frame* is ``u32 body length | u32 crc32(body) | body`` (little-endian), the
+body a msgpack array ``[kind, payload]`` whose payload is a map. Frames are
+self-delimiting, so a file is a preamble plus frames and a migration stream
+carries the same frames in gRPC messages, split anywhere.
+
+:class:`FrameDecoder` is incremental (feed it chunks of any size) and hostile
+input safe: a frame longer than the reader's limit is refused from its 8-byte
+prefix, before anything is allocated for its body.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import Any, Iterator, NamedTuple
+
+import msgpack
+
+from .errors import ChecksumError, FormatError, LimitError, TruncatedError
+
+FRAME_PREFIX = struct.Struct("<II")
+MAX_FRAME = 16 << 20  # a page record of 256 pages plus overhead fits easily
+
+# Record kinds.
+HEADER = 1      # format version, metadata, machine config, declared sizes
+BEGIN = 2       # a section starts: {"section": name}
+STATE = 3       # a component's state record: {"name": ..., "state": {...}}
+PAGES = 4       # guest pages: see vmstate.pages
+DISK = 5        # disk contents: {"offset": ..., "length": ..., "data"?: ..., "zstd"?: bool}
+END = 6         # a section ends: {"section": name, "records": n, "digest": bytes}
+TRAILER = 7     # the whole-stream digest: {"digest": bytes}
+RAW = 8         # a mappable memory region elsewhere in the file
+BOOT = 9        # a boot image segment kept for guest-requested resets
+CONSOLE = 10    # console history bytes
+
+KIND_NAMES = {
+    HEADER: "header", BEGIN: "begin", STATE: "state", PAGES: "pages", DISK: "disk",
+    END: "end", TRAILER: "trailer", RAW: "raw", BOOT: "boot", CONSOLE: "console",
+}
+
+
+class Frame(NamedTuple):
+    kind: int
+    payload: dict[str, Any]
+    body: bytes   # the exact bytes that were checksummed (for section digests)
+    crc: int
+
+    @property
+    def raw(self) -> bytes:
+        """The frame exactly as it was encoded."""
+        return FRAME_PREFIX.pack(len(self.body), self.crc) + self.body
+
+
+BIG = 1 << 16  # byte strings at least this long are passed through, not copied
+
+
+def _map_header(n: int) -> bytes:
+    if n < 16:
+        return bytes((0x80 | n,))
+    if n < 1 << 16:
+        return b"\xde" + n.to_bytes(2, "big")
+    return b"\xdf" + n.to_bytes(4, "big")
+
+
+def _bin_header(n: int) -> bytes:
+    if n < 1 << 8:
+        return b"\xc4" + bytes((n,))
+    if n < 1 << 16:
+        return b"\xc5" + n.to_bytes(2, "big")
+    return b"\xc6" + n.to_bytes(4, "big")
+
+
+def frame_parts(kind: int, payload: dict[str, Any]) -> list[bytes]:
+    """A frame as a list of byte strings to write one after another; large
+    byte values of the payload are included as they are, not copied. The
+    result is byte-for-byte what :func:`encode_frame` returns."""
+    parts: list[bytes] = [b""]
+    head = bytearray(b"\x92")
+    head += msgpack.packb(kind)
+    head += _map_header(len(payload))
+    for key, value in payload.items():
+        head += msgpack.packb(key, use_bin_type=True)
+        if isinstance(value, bytes) and len(value) >= BIG:
+            head += _bin_header(len(value))
+            parts.append(bytes(head))
+            parts.append(value)
+            head = bytearray()
+        else:
+            head += msgpack.packb(value, use_bin_type=True)
+    parts.append(bytes(head))
+    length = sum(len(p) for p in parts)
+    if length > MAX_FRAME:
+        raise LimitError(f"a {KIND_NAMES.get(kind, kind)} record of {length} bytes exceeds the frame limit")
+    crc = 0
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    parts[0] = FRAME_PREFIX.pack(length, crc)
+    return parts
+
+
+def encode_frame(kind: int, payload: dict[str, Any]) -> bytes:
+    return b"".join(frame_parts(kind, payload))
+
+
+def decode_body(body: bytes) -> tuple[int, dict[str, Any]]:
+    try:
+        value = msgpack.unpackb(body, raw=False, strict_map_key=True, max_bin_len=MAX_FRAME,
+                                max_str_len=1 << 20, max_array_len=1 << 16, max_map_len=1 << 16)
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise FormatError(f"undecodable record body ({type(exc).__name__})") from None
+    if (not isinstance(value, list) or len(value) != 2 or not isinstance(value[0], int)
+            or not isinstance(value[1], dict)):
+        raise FormatError("a record is not [kind, payload]")
+    return value[0], value[1]
+
+
+class FrameDecoder:
+    """Incremental frame reader."""
+
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+        self.max_frame = max_frame
+        self._buf = bytearray()
+        self.offset = 0     # stream offset of the start of the buffer
+        self.frame_end = 0  # stream offset just after the last frame yielded
+
+    def feed(self, data: bytes | bytearray | memoryview) -> Iterator[Frame]:
+        """Yield the frames completed by ``data``. A consumer may stop early;
+        the frames it did not take stay buffered for the next call."""
+        buf = self._buf
+        buf.extend(data)
+        pos = 0
+        try:
+            while len(buf) - pos >= FRAME_PREFIX.size:
+                length, crc = FRAME_PREFIX.unpack_from(buf, pos)
+                if length > self.max_frame:
+                    raise LimitError(f"record at byte {self.offset + pos} claims {length} bytes "
+                                     f"(limit {self.max_frame})")
+                end = pos + FRAME_PREFIX.size + length
+                if len(buf) < end:
+                    break
+                body = bytes(buf[pos + FRAME_PREFIX.size:end])
+                if zlib.crc32(body) != crc:
+                    raise ChecksumError(f"record at byte {self.offset + pos} is corrupt (crc32 mismatch)")
+                kind, payload = decode_body(body)
+                pos = end
+                self.frame_end = self.offset + end
+                yield Frame(kind, payload, body, crc)
+        finally:
+            if pos:
+                del buf[:pos]
+                self.offset += pos
+
+    def close(self) -> None:
+        """The input ended: anything left over is a truncated record."""
+        if self._buf:
+            raise TruncatedError(f"input ends inside a record at byte {self.offset} "
+                                 f"({len(self._buf)} bytes of it present)")
+
+    @property
+    def pending(self) -> int:
+        return len(self._buf)

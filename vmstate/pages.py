@@ -1,0 +1,186 @@
+"""Guest memory as PAGES records — for snapshot files and migration rounds alike.
+
+A PAGES record covers a window of up to :data:`WINDOW` pages starting at a
+window-aligned page number ``first``:
+
+* ``data_map`` — bitmap of pages whose contents follow in ``data``;
+* ``zero_map`` — bitmap of pages that are all zeros (sent as one bit, never
+  as data);
+* ``data`` — the data pages concatenated in page order, zstd-compressed when
+  ``zstd`` is true.
+
+A page in neither bitmap is not described by the record (in a snapshot file
+that means zero; in a migration round, unchanged).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Iterable, Iterator
+
+import zstandard
+
+from .errors import FormatError, LimitError
+
+PAGE_SIZE = 4096
+PAGE_SHIFT = 12
+WINDOW = 256
+WINDOW_BYTES = WINDOW * PAGE_SIZE
+ZERO_PAGE = bytes(PAGE_SIZE)
+ZERO_WINDOW = bytes(WINDOW_BYTES)
+_MAP_BYTES = WINDOW // 8
+
+
+def _bitmap(indices: Iterable[int]) -> bytes:
+    value = 0
+    for i in indices:
+        value |= 1 << i
+    return value.to_bytes(_MAP_BYTES, "little")
+
+
+def _bits(bitmap: bytes) -> list[int]:
+    value = int.from_bytes(bitmap, "little")
+    out = []
+    while value:
+        low = value & -value
+        out.append(low.bit_length() - 1)
+        value ^= low
+    return out
+
+
+class PageEncoder:
+    """Turns pages of a RAM buffer into PAGES payloads."""
+
+    def __init__(self, memory: memoryview, compress: bool = False, level: int = 1) -> None:
+        self.memory = memory
+        self.compressor = zstandard.ZstdCompressor(level=level) if compress else None
+        self.data_pages = 0
+        self.zero_pages = 0
+        self.raw_bytes = 0
+        self.encoded_bytes = 0
+        # Canonical digest of what all_pages() described (see memory_digest).
+        self.digest = hashlib.sha256()
+
+    def _payload(self, first: int, data: list[int], zero: list[int], digest: bool = False) -> dict[str, Any]:
+        mem = self.memory
+        if len(data) == WINDOW:
+            start = first << PAGE_SHIFT
+            blob = mem[start:start + WINDOW_BYTES].tobytes()
+        else:
+            blob = b"".join(mem[(first + i) << PAGE_SHIFT:(first + i + 1) << PAGE_SHIFT].tobytes() for i in data)
+        self.data_pages += len(data)
+        self.zero_pages += len(zero)
+        self.raw_bytes += len(blob)
+        payload: dict[str, Any] = {"first": first, "data_map": _bitmap(data), "zero_map": _bitmap(zero)}
+        if digest:
+            self.digest.update(first.to_bytes(8, "little"))
+            self.digest.update(payload["data_map"])
+            self.digest.update(blob)
+        if self.compressor is not None and blob:
+            blob = self.compressor.compress(blob)
+            payload["zstd"] = True
+        payload["data"] = blob
+        self.encoded_bytes += len(blob)
+        return payload
+
+    def all_pages(self) -> Iterator[dict[str, Any]]:
+        """Every non-zero page of memory (zero pages elided, as in a snapshot)."""
+        mem = self.memory
+        npages = len(mem) >> PAGE_SHIFT
+        for first in range(0, npages, WINDOW):
+            start = first << PAGE_SHIFT
+            count = min(WINDOW, npages - first)
+            chunk = mem[start:start + count * PAGE_SIZE]
+            if chunk.tobytes() == (ZERO_WINDOW if count == WINDOW else bytes(count * PAGE_SIZE)):
+                self.zero_pages += count
+                continue
+            data = []
+            for i in range(count):
+                if chunk[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT].tobytes() != ZERO_PAGE:
+                    data.append(i)
+            self.zero_pages += count - len(data)
+            yield self._payload(first, data, [], digest=True)
+
+    def pages(self, page_numbers: Iterable[int]) -> Iterator[dict[str, Any]]:
+        """The given pages (sorted): non-zero ones as data, zero ones as bits."""
+        mem = self.memory
+        window = -1
+        data: list[int] = []
+        zero: list[int] = []
+        for page in page_numbers:
+            w = page - page % WINDOW
+            if w != window:
+                if data or zero:
+                    yield self._payload(window, data, zero)
+                window, data, zero = w, [], []
+            contents = mem[page << PAGE_SHIFT:(page + 1) << PAGE_SHIFT].tobytes()
+            (zero if contents == ZERO_PAGE else data).append(page - w)
+        if data or zero:
+            yield self._payload(window, data, zero)
+
+
+class PageDecoder:
+    """Validates PAGES payloads and writes them into a RAM object, keeping the
+    digest of what it applied (equal to the encoder's canonical digest when the
+    records came from :meth:`PageEncoder.all_pages`)."""
+
+    def __init__(self, ram: Any) -> None:
+        self.ram = ram
+        self.npages = ram.size >> PAGE_SHIFT
+        self.decompressor = zstandard.ZstdDecompressor()
+        self.data_pages = 0
+        self.zero_pages = 0
+        self.digest = hashlib.sha256()
+
+    def apply(self, payload: dict[str, Any]) -> None:
+        try:
+            first = payload["first"]
+            data_map = payload["data_map"]
+            zero_map = payload["zero_map"]
+            blob = payload["data"]
+        except KeyError as exc:
+            raise FormatError(f"pages record without {exc.args[0]!r}") from None
+        if (not isinstance(first, int) or first < 0 or first % WINDOW or first >= self.npages
+                or not isinstance(data_map, bytes) or len(data_map) != _MAP_BYTES
+                or not isinstance(zero_map, bytes) or len(zero_map) != _MAP_BYTES
+                or not isinstance(blob, bytes)):
+            raise FormatError("malformed pages record")
+        data = _bits(data_map)
+        zero = _bits(zero_map)
+        if set(data) & set(zero):
+            raise FormatError("a page is both data and zero in one record")
+        top = max(data + zero, default=-1)
+        if first + top >= self.npages:
+            raise LimitError(f"page {first + top} is beyond the guest's {self.npages} pages")
+        expected = len(data) * PAGE_SIZE
+        if payload.get("zstd"):
+            try:
+                blob = self.decompressor.decompress(blob, max_output_size=expected)
+            except zstandard.ZstdError as exc:
+                raise FormatError(f"undecodable compressed pages ({exc})") from None
+        if len(blob) != expected:
+            raise FormatError(f"pages record holds {len(blob)} bytes for {len(data)} pages")
+        if data:
+            self.digest.update(first.to_bytes(8, "little"))
+            self.digest.update(data_map)
+            self.digest.update(blob)
+        ram = self.ram
+        if len(data) == WINDOW:
+            ram.write_bytes(first << PAGE_SHIFT, blob)
+        else:
+            for n, i in enumerate(data):
+                ram.write_bytes((first + i) << PAGE_SHIFT, blob[n * PAGE_SIZE:(n + 1) * PAGE_SIZE])
+        for i in zero:
+            ram.write_bytes((first + i) << PAGE_SHIFT, ZERO_PAGE)
+        self.data_pages += len(data)
+        self.zero_pages += len(zero)
+
+
+def memory_digest(memory: memoryview) -> bytes:
+    """A digest of memory contents that does not depend on how they were sent or
+    compressed: sha256 over, for each window holding a non-zero page, its first
+    page number, its bitmap of non-zero pages and those pages."""
+    encoder = PageEncoder(memory)
+    for _ in encoder.all_pages():
+        pass
+    return encoder.digest.digest()
