@@ -15,6 +15,7 @@ import click
 
 from .errors import CliError
 from .run import run_command
+from .vmstate_cmd import vmstate_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,6 +25,7 @@ def cli() -> None:
 
 
 cli.add_command(run_command)
+cli.add_command(vmstate_group)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
+import tempfile
+import uuid
 
 import click
 
-from node.localrun import run_foreground
+from node.localrun import RunOutcome, run_foreground
 from node.machine.loader import ImageError, require_elf
 from node.machine.machine import BACKENDS, DEFAULT_MEMORY, ConfigError, Machine, MachineConfig
+from vmstate import VmstateError, snapshot
 
 from .errors import CliError
 from .options import INT, SIZE
@@ -33,14 +38,39 @@ from .options import INT, SIZE
               help="Raw disk image for the virtio-blk device (read-write).")
 @click.option("--backend", type=click.Choice(BACKENDS), default="interp", show_default=True,
               help="Execution backend.")
+@click.option("--snapshot-at", type=INT, default=None,
+              help="Save the VM's state after this many instructions, then stop.")
+@click.option("--snapshot", "snapshot_path", type=click.Path(dir_okay=False), default=None,
+              help="Where --snapshot-at saves the state (a .vmstate file).")
+@click.option("--restore", "restore_path", type=click.Path(dir_okay=False), default=None,
+              help="Continue a VM from a .vmstate file instead of booting IMAGE.")
+@click.option("--no-disk", is_flag=True,
+              help="With --snapshot: reference the disk image instead of storing its contents.")
+@click.option("--compress", is_flag=True, help="With --snapshot: compress memory and disk with zstd.")
+@click.option("--mappable", is_flag=True,
+              help="With --snapshot: store memory as one raw image that --restore --mmap can map.")
+@click.option("--mmap", "use_mmap", is_flag=True,
+              help="With --restore: map a --mappable snapshot's memory copy-on-write.")
 def run_command(image: str | None, memory: int, max_instructions: int | None, stats: bool,
                 load_address: int | None, bios: str | None, kernel: str | None,
-                initrd: str | None, append: str | None, disk: str | None, backend: str) -> None:
+                initrd: str | None, append: str | None, disk: str | None, backend: str,
+                snapshot_at: int | None, snapshot_path: str | None, restore_path: str | None,
+                no_disk: bool, compress: bool, mappable: bool, use_mmap: bool) -> None:
     """Run IMAGE (an ELF or raw RISC-V binary) on a local virtual machine.
 
     The guest's console is this terminal (Ctrl-A x quits); the exit code is the
-    guest's power-off code.
+    guest's power-off code. With --snapshot-at N --snapshot FILE the VM is saved
+    after N instructions; --restore FILE continues it, here or on any host.
     """
+    if (snapshot_at is None) != (snapshot_path is None):
+        raise CliError("--snapshot-at and --snapshot go together")
+    if restore_path is not None:
+        if image or kernel or bios or initrd or append or load_address is not None:
+            raise CliError("--restore continues a saved VM: do not give an image or boot options")
+        machine, meta = _restore(restore_path, disk, backend, use_mmap)
+        _run_and_report(machine, max_instructions, stats, snapshot_at, snapshot_path, meta,
+                        no_disk, compress, mappable)
+        return
     if image and kernel:
         raise CliError("give the image either as IMAGE or with --kernel, not both")
     kernel = kernel or image
@@ -57,9 +87,65 @@ def run_command(image: str | None, memory: int, max_instructions: int | None, st
         machine.boot()
     except (ConfigError, ImageError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    stdin = sys.stdin.buffer if sys.stdin is not None else None
+    meta = {"vm_id": str(uuid.uuid4()), "name": os.path.basename(kernel or bios or "vm"),
+            "generation": 1, "node": socket.gethostname()}
+    _run_and_report(machine, max_instructions, stats, snapshot_at, snapshot_path, meta,
+                    no_disk, compress, mappable)
+
+
+def _restore(path: str, disk: str | None, backend: str, use_mmap: bool) -> tuple[Machine, dict]:
+    restore_disk = disk
+    tmp_disk = None
+    if disk is None:
+        try:
+            header_disk = snapshot.inspect(path).disk
+        except VmstateError as exc:
+            raise CliError(str(exc)) from None
+        if header_disk is not None and header_disk.get("embedded"):
+            fd, tmp_disk = tempfile.mkstemp(prefix="caravan-disk-", suffix=".img")
+            os.close(fd)
+            restore_disk = tmp_disk
+            click.echo(f"caravan: the snapshot's disk is restored to {tmp_disk} (give --disk to keep it elsewhere)",
+                       err=True)
     try:
-        outcome = run_foreground(machine, max_instructions=max_instructions, stdin=stdin)
+        restored = snapshot.load(path, disk=restore_disk, backend=backend, use_mmap=use_mmap)
+    except VmstateError as exc:
+        if tmp_disk:
+            os.unlink(tmp_disk)
+        raise CliError(str(exc)) from None
+    meta = dict(restored.report.meta)
+    meta["generation"] = int(meta.get("generation", 0)) + 1
+    meta["node"] = socket.gethostname()
+    meta.pop("created", None)
+    meta.pop("instret", None)
+    return restored.machine, meta  # type: ignore[return-value]
+
+
+def _run_and_report(machine: Machine, max_instructions: int | None, stats: bool,
+                    snapshot_at: int | None, snapshot_path: str | None, meta: dict,
+                    no_disk: bool, compress: bool, mappable: bool) -> None:
+    stdin = sys.stdin.buffer if sys.stdin is not None else None
+    limit = max_instructions
+    if snapshot_at is not None:
+        if snapshot_at <= 0:
+            raise CliError("--snapshot-at must be positive")
+        limit = snapshot_at if limit is None else min(limit, snapshot_at)
+    try:
+        outcome = run_foreground(machine, max_instructions=limit, stdin=stdin)
+        if snapshot_at is not None and outcome.reason == "limit" and limit == snapshot_at:
+            options = snapshot.SaveOptions(compress=compress, include_disk=not no_disk, mappable=mappable)
+            try:
+                report = snapshot.save(machine, snapshot_path, meta=meta, options=options)  # type: ignore[arg-type]
+            except OSError as exc:
+                raise CliError(f"cannot write {snapshot_path}: {exc.strerror}", exit_code=1) from None
+            click.echo(f"caravan: saved {report.path} after {machine.instructions} instructions "
+                       f"(state {report.state_digest[:16]})", err=True)
+            if stats:
+                _print_stats(outcome)
+            sys.exit(0)
+        if snapshot_at is not None and outcome.reason == "halted":
+            click.echo(f"caravan: the guest powered off after {outcome.instructions} instructions, "
+                       f"before --snapshot-at {snapshot_at}: nothing saved", err=True)
     finally:
         machine.close()
     if outcome.reason == "limit":
@@ -69,7 +155,13 @@ def run_command(image: str | None, memory: int, max_instructions: int | None, st
         click.echo("caravan: the guest is waiting for an interrupt, and only console input could"
                    " send one, but stdin is closed", err=True)
     if stats:
-        code = "-" if outcome.guest_code is None else str(outcome.guest_code)
-        click.echo(f"instructions={outcome.instructions} seconds={outcome.seconds:.3f} "
-                   f"mips={outcome.mips:.2f} exit={code}", err=True)
+        _print_stats(outcome)
+    if snapshot_at is not None and outcome.reason == "halted":
+        sys.exit(1)
     sys.exit(outcome.exit_code)
+
+
+def _print_stats(outcome: RunOutcome) -> None:
+    code = "-" if outcome.guest_code is None else str(outcome.guest_code)
+    click.echo(f"instructions={outcome.instructions} seconds={outcome.seconds:.3f} "
+               f"mips={outcome.mips:.2f} exit={code}", err=True)
