@@ -115,11 +115,16 @@ class Bus:
             ram.u8[off:off + size] = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
             hooks = ram.hooks
             changed = False
-            if hooks[off >> PAGE_SHIFT]:
-                changed = ram.hooked_write(off)
             last = (off + size - 1) >> PAGE_SHIFT
-            if last != off >> PAGE_SHIFT and hooks[last]:
-                changed = ram.hooked_write(last << PAGE_SHIFT) or changed
+            if last == off >> PAGE_SHIFT:
+                if hooks[last]:
+                    changed = ram.hooked_write(off, size)
+            else:
+                boundary = last << PAGE_SHIFT
+                if hooks[off >> PAGE_SHIFT]:
+                    changed = ram.hooked_write(off, boundary - off)
+                if hooks[last]:
+                    changed = ram.hooked_write(boundary, off + size - boundary) or changed
             return changed
         region = self.region_at(paddr)
         if region is None or paddr + size > region.end:

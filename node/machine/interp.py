@@ -64,6 +64,29 @@ def _factory(body: str, tail: bool) -> Callable[..., Callable[[], Any]]:
 
 _TERMINATORS = (isa.BRANCH, isa.SYSTEM, isa.TRAP)
 
+RegimeKey = tuple[int, int, bool]
+
+
+class _PageCode:
+    """Translated code on one physical RAM page: which bytes, which blocks.
+    Stores to the page that miss those bytes (data sharing a page with code)
+    leave the translations alone, as QEMU's code bitmaps do."""
+
+    __slots__ = ("bytes", "blocks")
+
+    def __init__(self) -> None:
+        self.bytes = bytearray(PAGE_SIZE)
+        self.blocks: list[tuple[int, int, RegimeKey, int]] = []  # (lo, hi, regime, pc)
+
+    def add(self, lo: int, hi: int, key: RegimeKey, pc: int) -> None:
+        self.blocks.append((lo, hi, key, pc))
+        self.bytes[lo:hi] = b"\x01" * (hi - lo)
+
+    def rebuild(self) -> None:
+        self.bytes = bytearray(PAGE_SIZE)
+        for lo, hi, _, _ in self.blocks:
+            self.bytes[lo:hi] = b"\x01" * (hi - lo)
+
 
 class Interpreter:
     """Executes guest code for one machine."""
@@ -77,9 +100,9 @@ class Interpreter:
         self.mmu = machine.mmu
         self.bus = machine.bus
         self.ram = machine.ram
-        self.caches: dict[tuple[int, int, bool], dict[int, Block]] = {}
-        self.code_pages: dict[int, list[tuple[tuple[int, int, bool], int]]] = {}
-        self.ram.on_code_write = self._invalidate_page
+        self.caches: dict[RegimeKey, dict[int, Block]] = {}
+        self.code_pages: dict[int, _PageCode] = {}
+        self.ram.on_code_write = self._code_written
         self.system.backend = self
         self._envs: dict[tuple[int, bool], dict[str, Any]] = {}
         self.blocks_built = 0
@@ -107,23 +130,49 @@ class Interpreter:
         for key in stale:
             self.caches[key].clear()
         stale_set = set(stale)
-        for page, entries in list(self.code_pages.items()):
-            kept = [e for e in entries if e[0] not in stale_set]
+        for page, info in list(self.code_pages.items()):
+            kept = [b for b in info.blocks if b[2] not in stale_set]
+            if len(kept) == len(info.blocks):
+                continue
             if kept:
-                self.code_pages[page] = kept
+                info.blocks = kept
+                info.rebuild()
             else:
                 del self.code_pages[page]
+                self.ram.unmark_code(page)
 
     def reset_environment(self) -> None:
         """RAM views changed (restore): forget every closure."""
         self._envs.clear()
         self.flush_all()
 
-    def _invalidate_page(self, page: int) -> None:
-        for key, pc in self.code_pages.pop(page, ()):
-            cache = self.caches.get(key)
-            if cache is not None:
-                cache.pop(pc, None)
+    def _code_written(self, off: int, size: int) -> bool:
+        """A store hit a page holding translated code: drop the blocks whose
+        bytes it overwrote. Returns True if it overwrote any."""
+        page = off >> PAGE_SHIFT
+        info = self.code_pages.get(page)
+        if info is None:
+            self.ram.unmark_code(page)
+            return False
+        lo = off & (PAGE_SIZE - 1)
+        hi = min(lo + size, PAGE_SIZE)
+        if info.bytes.find(1, lo, hi) < 0:
+            return False
+        kept = []
+        for entry in info.blocks:
+            if entry[0] < hi and lo < entry[1]:
+                cache = self.caches.get(entry[2])
+                if cache is not None:
+                    cache.pop(entry[3], None)
+            else:
+                kept.append(entry)
+        if kept:
+            info.blocks = kept
+            info.rebuild()
+        else:
+            del self.code_pages[page]
+            self.ram.unmark_code(page)
+        return True
 
     # -- translation ---------------------------------------------------------------------
 
@@ -165,27 +214,27 @@ class Interpreter:
         body = isa.template_for(name, regime)
         return _factory(body, tail and kind not in _TERMINATORS)(**args)
 
-    def _fetch(self, va: int) -> tuple[int, int, list[int]]:
-        """(raw instruction, length, RAM pages it occupies) at virtual ``va``."""
+    def _fetch(self, va: int) -> tuple[int, int, list[tuple[int, int]]]:
+        """(raw instruction, length, physical byte spans it occupies) at ``va``."""
         mmu = self.mmu
         bus = self.bus
         pa = mmu.translate_fetch(va, 2)
         lo = bus.fetch16(pa)
-        pages = [pa]
         if lo & 3 != 3:
-            return lo, 2, pages
+            return lo, 2, [(pa, pa + 2)]
         va2 = va + 2
         if va2 & (PAGE_SIZE - 1):
             pa2 = pa + 2
             mmu.translate_fetch(va, 4)  # PMP check of the whole instruction
+            spans = [(pa, pa + 4)]
         else:
             try:
                 pa2 = mmu.translate_fetch(va2, 2)
             except Trap as trap:
                 trap.tval = va2
                 raise
-            pages.append(pa2)
-        return lo | (bus.fetch16(pa2) << 16), 4, pages
+            spans = [(pa, pa + 2), (pa2, pa2 + 2)]
+        return lo | (bus.fetch16(pa2) << 16), 4, spans
 
     def translate(self, pc: int) -> Block:
         regime_key = self.system.regime
@@ -194,7 +243,7 @@ class Interpreter:
         regime = isa.BARE if bare else isa.TLB
         page_end = (pc | (PAGE_SIZE - 1)) + 1
         entries: list[tuple[Decoded | None, int, int, int]] = []  # (decoded, raw, pc, npc)
-        phys_pages: set[int] = set()
+        spans: dict[int, list[int]] = {}  # RAM page -> [lo, hi) of the block's bytes on it
         cur = pc
         while True:
             try:
@@ -206,10 +255,16 @@ class Interpreter:
                     raise Trap(INST_ACCESS_FAULT, cur, cur, 0) from None
                 exc.epc, exc.idx = cur, 0
                 raise
-            for pa in pas:
-                off = pa - RAM_BASE
+            for start, end in pas:
+                off = start - RAM_BASE
                 if 0 <= off < self.ram.size:
-                    phys_pages.add(off >> PAGE_SHIFT)
+                    page, lo = off >> PAGE_SHIFT, off & (PAGE_SIZE - 1)
+                    span = spans.get(page)
+                    if span is None:
+                        spans[page] = [lo, lo + end - start]
+                    else:
+                        span[0] = min(span[0], lo)
+                        span[1] = max(span[1], lo + end - start)
             inst = raw if ilen == 4 else expand_compressed(raw)
             dec = decode(inst) if inst is not None else None
             npc = cur + ilen
@@ -231,8 +286,11 @@ class Interpreter:
             cache = self.caches[regime_key] = {}
         cache[pc] = block
         ram = self.ram
-        for page in phys_pages:
-            self.code_pages.setdefault(page, []).append((regime_key, pc))
+        for page, (lo, hi) in spans.items():
+            info = self.code_pages.get(page)
+            if info is None:
+                info = self.code_pages[page] = _PageCode()
+            info.add(lo, hi, regime_key, pc)
             ram.mark_code(page)
         self.blocks_built += 1
         return block

@@ -96,8 +96,10 @@ class Ram:
         self.hooks = bytearray(self.npages)
         self.dirty_pages: list[int] = []
         self.logging = False
-        # Called with a page number when a page holding translated code is written.
-        self.on_code_write: Callable[[int], None] = lambda page: None
+        # Called with (RAM offset, size) of a store to a page holding translated
+        # code; returns True if translated code was overwritten (the current
+        # block must stop). The backend clears the page's mark when no code is left.
+        self.on_code_write: Callable[[int, int], bool] = lambda off, size: False
         # Called with the RAM offset of a store to a watched page; returns True
         # when the machine must stop and look (e.g. the guest powered off).
         self.on_watch: Callable[[int], bool] = lambda off: False
@@ -125,7 +127,7 @@ class Ram:
         self._set_views()
         code_pages = [p for p, h in enumerate(self.hooks) if h & HOOK_CODE]
         for page in code_pages:
-            self.on_code_write(page)
+            self.on_code_write(page << PAGE_SHIFT, PAGE_SIZE)
         self.hooks[:] = self.hooks.translate(_CLEAR_CODE)
         if self.logging:
             self.dirty_pages = list(range(self.npages))
@@ -145,10 +147,10 @@ class Ram:
 
     # -- the store hook ------------------------------------------------------
 
-    def hooked_write(self, off: int) -> bool:
-        """Handle a store to a hooked page; returns True when the run loop must
-        stop after this store (translated code was on the page, or a watcher
-        asked for it)."""
+    def hooked_write(self, off: int, size: int = 1) -> bool:
+        """Handle a store of ``size`` bytes at RAM offset ``off`` to a hooked
+        page; returns True when the run loop must stop after this store
+        (translated code was overwritten, or a watcher asked for it)."""
         page = off >> PAGE_SHIFT
         hook = self.hooks[page]
         stop = False
@@ -156,15 +158,16 @@ class Ram:
             self.dirty_pages.append(page)
             self.hooks[page] &= ~HOOK_DIRTY
         if hook & HOOK_CODE:
-            self.hooks[page] &= ~HOOK_CODE
-            self.on_code_write(page)
-            stop = True
+            stop = self.on_code_write(off, size)
         if hook & HOOK_WATCH:
             stop = self.on_watch(off) or stop
         return stop
 
     def mark_code(self, page: int) -> None:
         self.hooks[page] |= HOOK_CODE
+
+    def unmark_code(self, page: int) -> None:
+        self.hooks[page] &= ~HOOK_CODE
 
     def watch(self, page: int) -> None:
         self.hooks[page] |= HOOK_WATCH
@@ -184,7 +187,9 @@ class Ram:
             hooks = self.hooks
             for page in range(off >> PAGE_SHIFT, ((end - 1) >> PAGE_SHIFT) + 1):
                 if hooks[page]:
-                    self.hooked_write(page << PAGE_SHIFT)
+                    lo = max(off, page << PAGE_SHIFT)
+                    hi = min(end, (page + 1) << PAGE_SHIFT)
+                    self.hooked_write(lo, hi - lo)
 
     def read_bytes(self, off: int, length: int) -> bytes:
         end = off + length
