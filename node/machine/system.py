@@ -21,7 +21,7 @@ from . import csr as C
 from . import pmp
 from .hart import Hart, MASK64
 from .trap import (
-    BREAKPOINT, ECALL_FROM_U, ILLEGAL_INSTRUCTION, INTERRUPT_BIT, Trap,
+    BREAKPOINT, ECALL_FROM_U, ILLEGAL_INSTRUCTION, INTERRUPT_BIT, Trap, describe_cause,
 )
 
 if TYPE_CHECKING:
@@ -38,7 +38,13 @@ class Backend:
     def flush_paged(self) -> None: ...
 
 
-_COUNTER_BIT = {C.CYCLE: C.COUNTEREN_CY, C.TIME: C.COUNTEREN_TM, C.INSTRET: C.COUNTEREN_IR}
+# Traps in a row with no instruction retired between them: the trap vector
+# itself faults, and the hart can never make progress again.
+TRAP_STORM_LIMIT = 1000
+
+
+class GuestHung(Exception):
+    """The guest can never make progress again (e.g. its trap vector faults)."""
 
 
 class System:
@@ -49,6 +55,8 @@ class System:
         self.plic = plic
         self.backend: Backend = Backend()
         self.regime: tuple[int, int, bool] = (C.PRV_M, C.PRV_M, True)
+        self._last_trap_icount = -1
+        self._trap_streak = 0
         self._readers: dict[int, Callable[[], int]] = {}
         self._writers: dict[int, Callable[[int], None]] = {}
         self._build_csr_table()
@@ -147,6 +155,14 @@ class System:
 
     def take_trap(self, cause: int, tval: int, epc: int, interrupt: bool = False) -> None:
         hart = self.hart
+        if hart.icount == self._last_trap_icount:
+            self._trap_streak += 1
+            if self._trap_streak >= TRAP_STORM_LIMIT:
+                raise GuestHung(f"trap storm: {describe_cause(cause)} at pc={epc:#x} over and over "
+                                f"without retiring an instruction (the trap handler itself faults)")
+        else:
+            self._trap_streak = 0
+            self._last_trap_icount = hart.icount
         priv = hart.priv
         deleg = hart.mideleg if interrupt else hart.medeleg
         code = cause | (INTERRUPT_BIT if interrupt else 0)
