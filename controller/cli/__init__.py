@@ -14,6 +14,7 @@ import sys
 import click
 
 from .errors import CliError
+from .node_cmd import node_group
 from .run import run_command
 from .vmstate_cmd import vmstate_group
 
@@ -26,6 +27,7 @@ def cli() -> None:
 
 cli.add_command(run_command)
 cli.add_command(vmstate_group)
+cli.add_command(node_group)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,95 @@
+"""``caravan node ...``: run a node daemon (``serve``)."""
+
+from __future__ import annotations
+
+import socket
+
+import click
+
+from node.hypervisor import NodeConfig
+from node.server import ServeOptions, run
+from node.tls import TlsFiles
+
+from .errors import CliError
+from .options import SIZE
+
+
+def tls_options(fn):  # type: ignore[no-untyped-def]
+    """--tls-ca/--tls-cert/--tls-key, --certs DIR, or --insecure."""
+    for decorator in reversed([
+        click.option("--certs", "certs_dir", type=click.Path(file_okay=False), default=None,
+                     help="Directory with ca.crt and NAME.crt/NAME.key (as `caravan certs init` writes)."),
+        click.option("--tls-ca", type=click.Path(dir_okay=False), default=None, help="CA certificate (PEM)."),
+        click.option("--tls-cert", type=click.Path(dir_okay=False), default=None, help="This daemon's certificate."),
+        click.option("--tls-key", type=click.Path(dir_okay=False), default=None, help="This daemon's private key."),
+        click.option("--insecure", is_flag=True,
+                     help="Plaintext, no client certificates: for debugging only."),
+    ]):
+        fn = decorator(fn)
+    return fn
+
+
+def resolve_tls(name: str, certs_dir: str | None, ca: str | None, cert: str | None, key: str | None,
+                insecure: bool) -> TlsFiles | None:
+    explicit = [ca, cert, key]
+    if insecure:
+        if certs_dir or any(explicit):
+            raise CliError("--insecure cannot be combined with certificates")
+        return None
+    if certs_dir:
+        if any(explicit):
+            raise CliError("give either --certs or --tls-ca/--tls-cert/--tls-key")
+        files = TlsFiles.in_dir(certs_dir, name)
+    elif all(explicit):
+        files = TlsFiles(ca, cert, key)  # type: ignore[arg-type]
+    else:
+        raise CliError("mutual TLS is required: give --certs DIR or --tls-ca/--tls-cert/--tls-key "
+                       "(or --insecure to debug without it)")
+    try:
+        files.read()
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return files
+
+
+@click.group("node")
+def node_group() -> None:
+    """Node daemons."""
+
+
+@node_group.command("serve")
+@click.option("--listen", required=True, help="HOST:PORT to serve gRPC on (port 0: any free port).")
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
+              help="Data directory (VM definitions, disks, saved state).")
+@click.option("--capacity-memory", type=SIZE, default="2G", show_default=True, help="Memory for VMs.")
+@click.option("--capacity-vcpus", type=int, default=8, show_default=True, help="vCPU slots for VMs.")
+@click.option("--backend", default="interp", show_default=True, help="Execution backend.")
+@click.option("--name", default=None, help="Node name (default: the host name).")
+@click.option("--resume-on-start", is_flag=True, help="Resume VMs whose state was saved at shutdown.")
+@click.option("--save-on-shutdown", is_flag=True, help="On SIGTERM, save running VMs' state first.")
+@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
+@click.option("--slice-ms", type=float, default=1.0, show_default=True,
+              help="Scheduler slice length (host milliseconds of guest execution).")
+@click.option("--ready-file", type=click.Path(dir_okay=False), default=None,
+              help="Write the bound address here (JSON) once serving.")
+@tls_options
+def serve_command(listen: str, data_dir: str, capacity_memory: int, capacity_vcpus: int, backend: str,
+                  name: str | None, resume_on_start: bool, save_on_shutdown: bool, metrics_port: int | None,
+                  slice_ms: float, ready_file: str | None, certs_dir: str | None, tls_ca: str | None,
+                  tls_cert: str | None, tls_key: str | None, insecure: bool) -> None:
+    """Run a node: a hypervisor for many VMs behind NodeService."""
+    name = name or socket.gethostname()
+    files = resolve_tls(name, certs_dir, tls_ca, tls_cert, tls_key, insecure)
+    if ":" not in listen:
+        raise CliError(f"--listen {listen!r}: expected HOST:PORT")
+    try:
+        config = NodeConfig(name=name, data_dir=data_dir, capacity_memory=capacity_memory,
+                            capacity_vcpus=capacity_vcpus, backend=backend,
+                            slice_seconds=slice_ms / 1000, resume_on_start=resume_on_start,
+                            save_on_shutdown=save_on_shutdown)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        run(config, ServeOptions(listen=listen, tls=files, metrics_port=metrics_port, ready_file=ready_file))
+    except OSError as exc:
+        raise CliError(str(exc), exit_code=1) from None

@@ -1,0 +1,169 @@
+"""One VM on a node: its definition, phase, machine, console and accounting.
+
+The hypervisor decides *when* things happen (phase rules, scheduling); a
+:class:`Vm` knows *how*: booting its machine from its files, running a slice
+and accounting for it, turning a guest failure into the ``crashed`` phase.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from .console import ConsoleBuffer
+from .machine.machine import Machine, MachineConfig, StopReason
+from .machine.system import GuestHung
+from .phases import Phase
+from .store import Store, VmDefinition
+
+MIPS_GUESS = 3.0
+EMA = 0.2
+
+
+@dataclass
+class VmStats:
+    cpu_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    mips: float = 0.0
+    slices: int = 0
+    dirty_pages_per_second: float = 0.0
+
+
+@dataclass
+class Vm:
+    definition: VmDefinition
+    store: Store
+    console: ConsoleBuffer = field(default_factory=ConsoleBuffer)
+    phase: Phase = Phase.STOPPED
+    machine: Machine | None = None
+    exit_code: int | None = None
+    crash_reason: str = ""
+    crash_instructions: int = 0
+    final_instructions: int = 0
+    state_digest: str = ""         # of the final state, once the guest powered off
+    idle: bool = False
+    busy: bool = False             # a save/export is reading the machine in a thread
+    pending_input: bytearray = field(default_factory=bytearray)
+    stats: VmStats = field(default_factory=VmStats)
+    _dirty_sampled_at: float = 0.0
+
+    @property
+    def vm_id(self) -> str:
+        return self.definition.vm_id
+
+    @property
+    def instructions(self) -> int:
+        return self.machine.instructions if self.machine is not None else self.final_instructions
+
+    @property
+    def runnable(self) -> bool:
+        return (self.phase in (Phase.RUNNING, Phase.MIGRATING) and self.machine is not None
+                and not self.idle and not self.busy)
+
+    # -- machine lifecycle -------------------------------------------------------------
+
+    def boot(self) -> None:
+        """A fresh machine from the VM's boot images (power on)."""
+        d = self.definition
+        store = self.store
+        config = MachineConfig(
+            memory_size=d.memory,
+            kernel=store.path(d.vm_id, "kernel") if d.kernel else None,
+            bios=store.path(d.vm_id, "bios") if d.bios else None,
+            initrd=store.path(d.vm_id, "initrd") if d.initrd else None,
+            append=d.append,
+            load_address=d.load_address,
+            disk=store.path(d.vm_id, "disk.img") if d.disk else None,
+            backend=d.backend,
+        )
+        machine = Machine(config)
+        try:
+            machine.boot()
+        except BaseException:
+            machine.close()
+            raise
+        self.attach(machine)
+
+    def attach(self, machine: Machine) -> None:
+        self.release()
+        machine.console = self.console.append
+        self.machine = machine
+        self.exit_code = None
+        self.crash_reason = ""
+        self.state_digest = ""
+        self.idle = False
+        self.start_dirty_sampling()
+
+    def release(self) -> None:
+        if self.machine is not None:
+            self.final_instructions = self.machine.instructions
+            self.machine.close()
+            self.machine = None
+
+    # -- running ------------------------------------------------------------------------
+
+    def slice_budget(self, target_seconds: float) -> int:
+        """Instructions for one slice of about ``target_seconds``, scaled by shares."""
+        mips = self.stats.mips or MIPS_GUESS
+        budget = int(mips * 1e6 * target_seconds * self.definition.shares / 1024)
+        return max(1_000, min(budget, 2_000_000))
+
+    def feed_input(self) -> None:
+        if self.pending_input and self.machine is not None and not self.busy:
+            self.machine.uart.feed(bytes(self.pending_input))
+            self.pending_input.clear()
+            self.idle = False
+
+    def run_slice(self, budget: int) -> StopReason | None:
+        """Run one slice; returns why it stopped, or None if the VM crashed."""
+        machine = self.machine
+        assert machine is not None
+        before = machine.instructions
+        wall0, cpu0 = time.perf_counter(), time.thread_time()
+        try:
+            reason = machine.run(budget)
+        except GuestHung as exc:
+            self.crash(f"guest hung: {exc}")
+            return None
+        except Exception as exc:  # isolation: an emulator failure stops this VM only
+            self.crash(f"emulator error: {type(exc).__name__}: {exc}")
+            return None
+        finally:
+            wall = time.perf_counter() - wall0
+            cpu = time.thread_time() - cpu0
+            self.stats.wall_seconds += wall
+            self.stats.cpu_seconds += cpu
+            self.stats.slices += 1
+            done = machine.instructions - before
+            if wall > 0 and done >= 1000:
+                mips = done / wall / 1e6
+                self.stats.mips = mips if not self.stats.mips else (1 - EMA) * self.stats.mips + EMA * mips
+        if reason is StopReason.HALTED:
+            self.exit_code = machine.exit_code
+            self.phase = Phase.STOPPED
+        elif reason is StopReason.IDLE:
+            self.idle = True
+        return reason
+
+    def crash(self, reason: str) -> None:
+        self.phase = Phase.CRASHED
+        self.crash_reason = reason
+        self.crash_instructions = self.machine.instructions if self.machine else 0
+
+    # -- dirty-rate sampling ------------------------------------------------------------------
+
+    def start_dirty_sampling(self) -> None:
+        if self.machine is not None and not self.machine.ram.logging:
+            self.machine.ram.start_dirty_log()
+            self._dirty_sampled_at = time.monotonic()
+
+    def sample_dirty_rate(self, now: float) -> None:
+        machine = self.machine
+        if machine is None or not machine.ram.logging or self.busy:
+            return
+        elapsed = now - self._dirty_sampled_at
+        if elapsed <= 0:
+            return
+        pages = len(machine.ram.take_dirty())
+        self.stats.dirty_pages_per_second = pages / elapsed
+        self._dirty_sampled_at = now
