@@ -1,0 +1,268 @@
+"""The node: real `caravan node serve` processes driven through gRPC —
+many VMs at once, isolation, admission, lifecycle, snapshots across nodes,
+restart with the same data directory, health and metrics."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+import pytest
+
+from caravan import node_pb2, types_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from node.guestconfig import patch
+from nodes import NodeProcess, file_bytes
+from support import ROOT, guest, run_caravan
+from vmstate import snapshot as vmsnap
+
+RUNNING, STOPPED, PAUSED, CRASHED = (types_pb2.VM_STATE_RUNNING, types_pb2.VM_STATE_STOPPED,
+                                     types_pb2.VM_STATE_PAUSED, types_pb2.VM_STATE_CRASHED)
+
+
+def image(name: str, **config: int) -> bytes:
+    data = file_bytes(guest(name))
+    return patch(data, name, config) if config else data
+
+
+def reference(data: bytes, tmp_path: Path, memory: int = 32 << 20) -> tuple[bytes, int | None]:
+    path = tmp_path / f"ref-{abs(hash(data))}.elf"
+    path.write_bytes(data)
+    out, code, _ = run_caravan(str(path), memory=memory)
+    return out, code
+
+
+def raw(words: list[int]) -> bytes:
+    return struct.pack(f"<{len(words)}I", *words)
+
+
+# A guest whose trap vector is unmapped: ecall -> fault at 0 -> fault at 0 ...
+STORM = raw([0x00000073, 0x0000006F])
+# A guest that spins forever: j .
+SPIN = raw([0x0000006F])
+# A guest that stores wildly all over MMIO space, then spins.
+WILD = raw([
+    0x0000_02B7,  # lui t0, 0
+    0x00A2_8023,  # sb a0, 0(t0)         (address 0: unmapped -> access fault, no handler)
+    0x0000_006F,
+])
+
+
+@pytest.fixture
+def node(tmp_path: Path):  # type: ignore[no-untyped-def]
+    n = NodeProcess(tmp_path, "n1").start()
+    yield n
+    n.stop()
+
+
+def test_ten_mixed_vms_beside_a_crasher_and_a_spinner(node: NodeProcess, tmp_path: Path) -> None:
+    guests = {
+        "hello-1": image("hello"), "hello-2": image("hello"),
+        "selftest-1": image("isa-selftest"), "selftest-2": image("isa-selftest"),
+        "bench-1": image("cpubench", iterations=4), "bench-2": image("cpubench", iterations=6, seed=99),
+        "dirty-1": image("dirtier", iterations=300), "dirty-2": image("dirtier", iterations=500, working_set_pages=64),
+        "dirty-3": image("dirtier", iterations=200, spin_per_write=3), "hello-3": image("hello"),
+    }
+    for vm_id, data in guests.items():
+        node.create(vm_id, data)
+    node.create("crasher", STORM, load_address=0x8000_0000)
+    node.create("spinner", SPIN, load_address=0x8000_0000)
+    for vm_id, data in guests.items():
+        vm = node.wait_state(vm_id, {STOPPED, CRASHED}, timeout=300)
+        assert vm.state == STOPPED, vm.crash_reason
+        expected_out, expected_code = reference(data, tmp_path)
+        assert node.console(vm_id) == expected_out, vm_id
+        assert vm.exit_code == (expected_code or 0)
+    crashed = node.wait_state("crasher", {CRASHED})
+    assert "trap storm" in crashed.crash_reason and "pc=0x0" in crashed.crash_reason
+    spinner = node.vm("spinner")
+    assert spinner.state == RUNNING
+    time.sleep(0.3)
+    assert node.vm("spinner").stats.instructions > spinner.stats.instructions
+    assert node.stub.GetNodeInfo(node_pb2.GetNodeInfoRequest()).running == 1
+
+
+def test_a_faulting_guest_stops_only_itself(node: NodeProcess, tmp_path: Path) -> None:
+    node.create("wild", WILD, load_address=0x8000_0000)
+    node.create("hello", image("hello"))
+    assert "trap storm" in node.wait_state("wild", {CRASHED}).crash_reason
+    assert node.wait_state("hello", {STOPPED}).exit_code == 0
+    assert node.console("hello") == b"Hello from a Caravan guest!\n"
+    # The crashed VM keeps its reason and its console; it can be stopped, then started again.
+    assert node.stub.StopVm(node_pb2.VmRef(vm_id="wild")).state == STOPPED
+    assert node.stub.StartVm(node_pb2.VmRef(vm_id="wild")).state == RUNNING
+
+
+def test_admission_refuses_what_does_not_fit_and_accepts_it_once_freed(tmp_path: Path) -> None:
+    n = NodeProcess(tmp_path, "small", capacity_memory="256M", vcpus=4).start()
+    try:
+        forever = image("dirtier", iterations=0)
+        n.create("a", forever, memory=128 << 20)
+        n.create("b", forever, memory=96 << 20)
+        with pytest.raises(grpc.RpcError) as info:
+            n.create("c", image("hello"), memory=64 << 20)
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "32 MiB" in info.value.details() and "free" in info.value.details()
+        with pytest.raises(grpc.RpcError):
+            n.stub.GetVm(node_pb2.VmRef(vm_id="c"))  # nothing half-created
+        with pytest.raises(grpc.RpcError) as info:
+            n.stub.Reserve(node_pb2.ReserveRequest(memory_bytes=64 << 20, vcpus=1))
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        n.stub.StopVm(node_pb2.VmRef(vm_id="b"))
+        assert n.create("c", image("hello"), memory=64 << 20).state == RUNNING
+        assert n.wait_state("c", {STOPPED}).exit_code == 0
+        # A reservation holds capacity until it is consumed or released.
+        r = n.stub.Reserve(node_pb2.ReserveRequest(reservation_id="mig-1", memory_bytes=96 << 20, vcpus=1))
+        with pytest.raises(grpc.RpcError):
+            n.stub.StartVm(node_pb2.VmRef(vm_id="b"))
+        n.create("d", image("hello"), memory=64 << 20, start=False)
+        n.stub.CreateVm(node_pb2.CreateVmRequest(vm_id="e", reservation_id=r.reservation_id, start=True,
+                                                 spec=types_pb2.VmSpec(memory_bytes=96 << 20,
+                                                                       kernel=image("hello"))))
+        assert n.wait_state("e", {STOPPED}).exit_code == 0
+    finally:
+        n.stop()
+
+
+def test_lifecycle_errors_have_meaningful_codes(node: NodeProcess) -> None:
+    def code_of(call, *args):  # type: ignore[no-untyped-def]
+        with pytest.raises(grpc.RpcError) as info:
+            call(*args)
+        return info.value.code()
+
+    s = node.stub
+    assert code_of(s.GetVm, node_pb2.VmRef(vm_id="nope")) == grpc.StatusCode.NOT_FOUND
+    assert code_of(node.create, "bad", b"not an image", 32 << 20) == grpc.StatusCode.INVALID_ARGUMENT
+    node.create("p", image("dirtier", iterations=0))
+    assert code_of(node.create, "p", image("hello")) == grpc.StatusCode.ALREADY_EXISTS
+    assert code_of(s.ResumeVm, node_pb2.VmRef(vm_id="p")) == grpc.StatusCode.FAILED_PRECONDITION
+    assert s.PauseVm(node_pb2.VmRef(vm_id="p")).state == PAUSED
+    paused_at = node.vm("p").stats.instructions
+    time.sleep(0.2)
+    assert node.vm("p").stats.instructions == paused_at
+    assert s.ResumeVm(node_pb2.VmRef(vm_id="p")).state == RUNNING
+    assert s.StopVm(node_pb2.VmRef(vm_id="p")).state == STOPPED
+    assert s.StartVm(node_pb2.VmRef(vm_id="p")).state == RUNNING
+    s.DestroyVm(node_pb2.VmRef(vm_id="p"))
+    assert code_of(s.GetVm, node_pb2.VmRef(vm_id="p")) == grpc.StatusCode.NOT_FOUND
+
+
+def test_console_streams_from_an_offset_and_takes_input(node: NodeProcess, tmp_path: Path) -> None:
+    data = image("dirtier", iterations=400, report_every=50)
+    node.create("d", data)
+    node.wait_state("d", {STOPPED})
+    whole = node.console("d")
+    assert node.console("d", offset=100) == whole[100:]
+    chunks = list(node.stub.StreamConsole(node_pb2.StreamConsoleRequest(vm_id="d", offset=10**9)))
+    assert chunks == []
+    # Input reaches the guest's UART (an echo program).
+    echo = raw([0x100002B7, 0x0052C303, 0x00137313, 0xFE030CE3, 0x0002C383, 0x00728023,
+                0x00100537, 0x000055B7, 0x5555859B, 0x00B52023, 0x0000006F])
+    node.create("echo", echo, load_address=0x8000_0000)
+    node.stub.WriteConsole(node_pb2.WriteConsoleRequest(vm_id="echo", data=b"Q"))
+    assert node.wait_state("echo", {STOPPED}).exit_code == 0
+    assert node.console("echo") == b"Q"
+
+
+def test_follow_streams_new_output(node: NodeProcess) -> None:
+    node.create("slow", image("dirtier", iterations=3000, report_every=500))
+    seen = bytearray()
+    for chunk in node.stub.StreamConsole(node_pb2.StreamConsoleRequest(vm_id="slow", follow=True)):
+        seen += chunk.data
+        if b"done" in seen:
+            break
+    assert seen.startswith(b"dirtier start") and b"dirtier done" in seen
+
+
+def test_snapshot_on_one_node_restores_on_another_identically(tmp_path: Path) -> None:
+    data = image("dirtier", iterations=1500)
+    expected_out, _ = reference(data, tmp_path)
+    ref_path = tmp_path / "ref.elf"
+    ref_path.write_bytes(data)
+    _, _, ref_machine = run_caravan(str(ref_path), memory=32 << 20)
+    expected_digest = vmsnap.state_digest(ref_machine)
+    a = NodeProcess(tmp_path, "a").start()
+    b = NodeProcess(tmp_path, "b").start()
+    try:
+        a.create("mover", data)
+        while a.vm("mover").stats.instructions < 1_000_000:
+            time.sleep(0.05)
+        a.stub.PauseVm(node_pb2.VmRef(vm_id="mover"))
+        saved = a.stub.SnapshotVm(node_pb2.SnapshotVmRequest(vm_id="mover", path="mover.vmstate"))
+        assert saved.instructions >= 1_000_000
+        chunks = [c.data for c in a.stub.ExportVm(node_pb2.ExportVmRequest(vm_id="mover", compress=True))]
+
+        def upload():  # type: ignore[no-untyped-def]
+            yield node_pb2.StateChunk(vm_id="mover", start=True, data=chunks[0])
+            for c in chunks[1:]:
+                yield node_pb2.StateChunk(data=c)
+
+        moved = b.stub.CreateVmFromState(upload())
+        assert moved.stats.instructions == saved.instructions
+        a.stub.DestroyVm(node_pb2.VmRef(vm_id="mover"))
+        final = b.wait_state("mover", {STOPPED})
+        assert b.console("mover") == expected_out
+        while not final.state_digest:
+            time.sleep(0.05)
+            final = b.vm("mover")
+        assert final.state_digest == expected_digest
+        # RestoreVm from a file on the node works too (a second copy, new id).
+        copy = a.stub.RestoreVm(node_pb2.RestoreVmRequest(path="mover.vmstate", vm_id="copy", start=True))
+        assert copy.state == RUNNING
+        a.wait_state("copy", {STOPPED})
+        assert a.console("copy") == expected_out
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_restart_lists_vms_stopped_or_resumes_saved_ones(tmp_path: Path) -> None:
+    data = image("dirtier", iterations=2500)
+    expected_out, _ = reference(data, tmp_path)
+    n = NodeProcess(tmp_path, "r").start("--save-on-shutdown")
+    n.create("keep", data)
+    n.create("idle", image("hello"), start=False)
+    while n.vm("keep").stats.instructions < 500_000:
+        time.sleep(0.05)
+    assert n.stop() == 0
+    n.start()
+    assert {v.vm_id: v.state for v in n.stub.ListVms(node_pb2.ListVmsRequest()).vms} == \
+        {"keep": STOPPED, "idle": STOPPED}
+    n.stop()
+    n.start("--resume-on-start")
+    vm = n.vm("keep")
+    assert vm.state in (RUNNING, STOPPED) and vm.stats.instructions >= 500_000
+    n.wait_state("keep", {STOPPED})
+    assert n.console("keep") == expected_out
+    n.stop()
+
+
+def test_health_metrics_and_stubs(tmp_path: Path) -> None:
+    n = NodeProcess(tmp_path, "m").start("--metrics-port", "0")
+    try:
+        health = health_pb2_grpc.HealthStub(n.channel)
+        reply = health.Check(health_pb2.HealthCheckRequest(service="caravan.v1.NodeService"))
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        n.create("h", image("hello"))
+        n.wait_state("h", {STOPPED})
+        import json
+        port = json.loads(n.ready.read_text())["metrics_port"]
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        assert 'caravan_node_guest_instructions_total{vm_id="h"} 259.0' in text
+        assert "caravan_node_slice_seconds_bucket" in text
+        assert "caravan_node_admission_refusals_total" in text
+        log = n.log.read_text()
+        assert '"request_id"' in log and '"vm_id": "h"' in log
+    finally:
+        n.stop()
+
+
+def test_generated_stubs_are_current() -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "proto" / "generate.py"), "--check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
