@@ -13,7 +13,13 @@ from node.machine.machine import Machine, MachineConfig, StopReason
 ROOT = Path(__file__).resolve().parent.parent
 GUESTS_DIR = ROOT / "guests"
 GUEST_BIN = GUESTS_DIR / "bin"
-GUESTS = ("hello", "isa-selftest", "cpubench", "dirtier")
+GUESTS = ("hello", "isa-selftest", "cpubench", "dirtier", "priv-selftest", "smode-kernel", "sbi-hello")
+# Guests that run with -bios none on QEMU's default CPU (the others need options).
+PLAIN_GUESTS = ("hello", "isa-selftest", "cpubench", "dirtier", "smode-kernel")
+# QEMU's CPU reduced to what Caravan's hart implements (RV64IMAC, Zicsr,
+# Zifencei, Sstc, Sv39, 16 PMP entries, no HPM counters, no debug triggers).
+QEMU_CPU = ("rv64,f=false,d=false,h=false,zba=false,zbb=false,zbc=false,zbs=false,pmu-num=0,"
+            "Zihintpause=false,debug=false")
 
 REQUIRE_REFERENCE = bool(os.environ.get("CARAVAN_REQUIRE_REFERENCE"))
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from difftest.reference import run_qemu_file
-from support import GUESTS, guest, need_tool, run_caravan
+from support import PLAIN_GUESTS, guest, need_tool, run_caravan
 
 pytestmark = pytest.mark.reference
 
 
-@pytest.mark.parametrize("name", GUESTS)
+@pytest.mark.parametrize("name", PLAIN_GUESTS)
 def test_guest_matches_qemu(name: str) -> None:
     need_tool("qemu-system-riscv64")
     q_out, q_code = run_qemu_file(guest(name), timeout=120)
