@@ -16,6 +16,7 @@ FIELDS: dict[str, list[str]] = {
     "cpubench": ["iterations", "seed"],
     "dirtier": ["working_set_pages", "writes_per_iteration", "spin_per_write",
                 "report_every", "iterations", "seed"],
+    "htif-exit": ["fail_code"],
 }
 
 

@@ -13,7 +13,8 @@ from node.machine.machine import Machine, MachineConfig, StopReason
 ROOT = Path(__file__).resolve().parent.parent
 GUESTS_DIR = ROOT / "guests"
 GUEST_BIN = GUESTS_DIR / "bin"
-GUESTS = ("hello", "isa-selftest", "cpubench", "dirtier", "priv-selftest", "smode-kernel", "sbi-hello")
+GUESTS = ("hello", "isa-selftest", "cpubench", "dirtier", "priv-selftest", "smode-kernel", "sbi-hello",
+          "htif-exit")
 # Guests that run with -bios none on QEMU's default CPU (the others need options).
 PLAIN_GUESTS = ("hello", "isa-selftest", "cpubench", "dirtier", "smode-kernel")
 # QEMU's CPU reduced to what Caravan's hart implements (RV64IMAC, Zicsr,

@@ -78,3 +78,15 @@ def test_opensbi_boots_sbi_hello_as_on_qemu(firmware: str) -> None:
     assert b"OpenSBI v" in c_out and b"sbi-hello: done" in c_out
     assert c_out == q_out
     assert (c_code or 0) == q_code == 0
+
+
+@pytest.mark.parametrize("fail_code", [0, 5, 300])
+def test_htif_tohost_powers_off_with_the_reported_code(fail_code: int, tmp_path: Path) -> None:
+    from node.guestconfig import patch
+
+    data = patch(Path(guest("htif-exit")).read_bytes(), "htif-exit", {"fail_code": fail_code})
+    path = tmp_path / "htif.elf"
+    path.write_bytes(data)
+    out, code, machine = run_caravan(str(path), max_instructions=1_000_000)
+    assert machine.halted and out == b""
+    assert code == fail_code
