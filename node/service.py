@@ -110,6 +110,16 @@ def vm_to_proto(vm: Vm, node: str) -> types_pb2.Vm:
         generation=d.generation, state_digest=vm.state_digest)
 
 
+def node_info_proto(hv: Hypervisor) -> types_pb2.NodeInfo:
+    info = hv.info()
+    return types_pb2.NodeInfo(
+        name=info["name"], address=info["address"], backend=info["backend"],
+        capacity=types_pb2.Capacity(memory_bytes=info["capacity"].memory, vcpus=info["capacity"].vcpus),
+        free=types_pb2.Capacity(memory_bytes=max(info["free"].memory, 0), vcpus=max(info["free"].vcpus, 0)),
+        vms=info["vms"], running=info["running"], load=info["load"], version="0.1.0",
+        started_at=info["started_at"])
+
+
 def spec_from_proto(spec: types_pb2.VmSpec) -> Spec:
     return Spec(
         name=spec.name, memory=spec.memory_bytes, kernel=spec.kernel, bios=spec.bios,
@@ -137,13 +147,7 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
 
     @unary
     async def GetNodeInfo(self, request, context):  # type: ignore[no-untyped-def]
-        info = self.hv.info()
-        return types_pb2.NodeInfo(
-            name=info["name"], address=info["address"], backend=info["backend"],
-            capacity=types_pb2.Capacity(memory_bytes=info["capacity"].memory, vcpus=info["capacity"].vcpus),
-            free=types_pb2.Capacity(memory_bytes=max(info["free"].memory, 0), vcpus=max(info["free"].vcpus, 0)),
-            vms=info["vms"], running=info["running"], load=info["load"], version="0.1.0",
-            started_at=info["started_at"])
+        return node_info_proto(self.hv)
 
     @unary
     async def CreateVm(self, request, context):  # type: ignore[no-untyped-def]

@@ -6,8 +6,9 @@ import socket
 
 import click
 
+from node.daemon import ServeOptions
 from node.hypervisor import NodeConfig
-from node.server import ServeOptions, run
+from node.server import NodeOptions, serve_node
 from node.tls import TlsFiles
 
 from .errors import CliError
@@ -72,11 +73,12 @@ def node_group() -> None:
               help="Scheduler slice length (host milliseconds of guest execution).")
 @click.option("--ready-file", type=click.Path(dir_okay=False), default=None,
               help="Write the bound address here (JSON) once serving.")
+@click.option("--controller", default=None, help="Register and heartbeat with the controller at HOST:PORT.")
 @tls_options
 def serve_command(listen: str, data_dir: str, capacity_memory: int, capacity_vcpus: int, backend: str,
                   name: str | None, resume_on_start: bool, save_on_shutdown: bool, metrics_port: int | None,
-                  slice_ms: float, ready_file: str | None, certs_dir: str | None, tls_ca: str | None,
-                  tls_cert: str | None, tls_key: str | None, insecure: bool) -> None:
+                  slice_ms: float, ready_file: str | None, controller: str | None, certs_dir: str | None,
+                  tls_ca: str | None, tls_cert: str | None, tls_key: str | None, insecure: bool) -> None:
     """Run a node: a hypervisor for many VMs behind NodeService."""
     name = name or socket.gethostname()
     files = resolve_tls(name, certs_dir, tls_ca, tls_cert, tls_key, insecure)
@@ -90,6 +92,78 @@ def serve_command(listen: str, data_dir: str, capacity_memory: int, capacity_vcp
     except ValueError as exc:
         raise CliError(str(exc)) from None
     try:
-        run(config, ServeOptions(listen=listen, tls=files, metrics_port=metrics_port, ready_file=ready_file))
+        serve_node(config, ServeOptions(listen=listen, tls=files, metrics_port=metrics_port, ready_file=ready_file),
+                   NodeOptions(controller=controller))
     except OSError as exc:
         raise CliError(str(exc), exit_code=1) from None
+
+
+def _node_rows(nodes):  # type: ignore[no-untyped-def]
+    from caravan import controller_pb2
+
+    from .output import ago, size
+
+    rows = []
+    for n in nodes:
+        state = controller_pb2.NodeState.Name(n.state).removeprefix("NODE_STATE_").lower()
+        if n.cordoned:
+            state += ",cordoned"
+        rows.append([n.name, n.address, state, n.backend, f"{size(n.free.memory_bytes)}/{size(n.capacity.memory_bytes)}",
+                     f"{n.free.vcpus}/{n.capacity.vcpus}", n.vms, f"{n.load:.0%}", ago(n.last_heartbeat)])
+    return rows
+
+
+@node_group.command("list")
+@click.option("--dir", "directory", default=None, type=click.Path(file_okay=False),
+              help="Cluster directory (default ./.caravan, or $CARAVAN_DIR).")
+@click.option("-o", "--output", "output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def list_command(directory: str | None, output: str) -> None:
+    """List the cluster's nodes."""
+    import grpc
+
+    from caravan import controller_pb2
+    from controller.client import Client, ClusterConfig, cluster_dir, fail
+
+    from .output import emit_json, message, table
+
+    with Client(ClusterConfig.load(cluster_dir(directory))) as client:
+        try:
+            nodes = list(client.controller.ListNodes(controller_pb2.ListNodesRequest()).nodes)
+        except grpc.RpcError as exc:
+            raise fail(exc) from None
+    if output == "json":
+        emit_json([message(n) for n in nodes])
+    else:
+        table(["NAME", "ADDRESS", "STATE", "BACKEND", "FREE MEMORY", "FREE VCPU", "VMS", "LOAD", "HEARTBEAT"],
+              _node_rows(nodes))
+
+
+def _cordon(name: str, cordon: bool, directory: str | None) -> None:
+    import grpc
+
+    from caravan import controller_pb2
+    from controller.client import Client, ClusterConfig, cluster_dir, fail
+
+    with Client(ClusterConfig.load(cluster_dir(directory))) as client:
+        method = client.controller.CordonNode if cordon else client.controller.UncordonNode
+        try:
+            node = method(controller_pb2.NodeSelector(name=name))
+        except grpc.RpcError as exc:
+            raise fail(exc) from None
+    click.echo(f"{node.name} {'cordoned' if node.cordoned else 'uncordoned'}")
+
+
+@node_group.command("cordon")
+@click.argument("name")
+@click.option("--dir", "directory", default=None, type=click.Path(file_okay=False))
+def cordon_command(name: str, directory: str | None) -> None:
+    """Stop placing new VMs on a node."""
+    _cordon(name, True, directory)
+
+
+@node_group.command("uncordon")
+@click.argument("name")
+@click.option("--dir", "directory", default=None, type=click.Path(file_okay=False))
+def uncordon_command(name: str, directory: str | None) -> None:
+    """Place VMs on a node again."""
+    _cordon(name, False, directory)

@@ -15,6 +15,7 @@ class VmState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VM_STATE_CRASHED: _ClassVar[VmState]
     VM_STATE_MIGRATING: _ClassVar[VmState]
     VM_STATE_LOST: _ClassVar[VmState]
+    VM_STATE_PENDING: _ClassVar[VmState]
 VM_STATE_UNSPECIFIED: VmState
 VM_STATE_STOPPED: VmState
 VM_STATE_RUNNING: VmState
@@ -22,6 +23,7 @@ VM_STATE_PAUSED: VmState
 VM_STATE_CRASHED: VmState
 VM_STATE_MIGRATING: VmState
 VM_STATE_LOST: VmState
+VM_STATE_PENDING: VmState
 
 class VmSpec(_message.Message):
     __slots__ = ("name", "memory_bytes", "kernel", "bios", "initrd", "append", "load_address", "disk_bytes", "disk_image", "shares", "backend", "image_name")
