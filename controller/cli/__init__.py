@@ -13,9 +13,12 @@ import sys
 
 import click
 
-from .errors import CliError
+from controller.client import ClientError
+from .cluster_cmd import certs_group, cluster_group
+from .controller_cmd import controller_group
 from .node_cmd import node_group
 from .run import run_command
+from .vm_cmd import vm_group
 from .vmstate_cmd import vmstate_group
 
 
@@ -28,6 +31,10 @@ def cli() -> None:
 cli.add_command(run_command)
 cli.add_command(vmstate_group)
 cli.add_command(node_group)
+cli.add_command(controller_group)
+cli.add_command(cluster_group)
+cli.add_command(certs_group)
+cli.add_command(vm_group)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("caravan: aborted", err=True)
         sys.exit(130)
-    except CliError as exc:
+    except ClientError as exc:
         click.echo(f"caravan: {exc}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from controller.client import ClientError
+
 EXIT_USAGE = 2
 
 
-class CliError(Exception):
+class CliError(ClientError):
+    """Bad input or a failed command; exits with ``exit_code`` (2: bad input)."""
+
     def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+        super().__init__(message, exit_code)

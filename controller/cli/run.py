@@ -151,6 +151,8 @@ def _run_and_report(machine: Machine, max_instructions: int | None, stats: bool,
     if outcome.reason == "limit":
         click.echo(f"caravan: stopped after {outcome.instructions} instructions (--max-instructions)"
                    f" at pc={machine.hart.pc:#x}", err=True)
+    elif outcome.reason == "hung":
+        click.echo(f"caravan: the guest hung: {outcome.detail}", err=True)
     elif outcome.reason == "stuck":
         click.echo("caravan: the guest is waiting for an interrupt, and only console input could"
                    " send one, but stdin is closed", err=True)

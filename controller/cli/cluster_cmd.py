@@ -1,0 +1,104 @@
+"""``caravan cluster up|down|status`` and ``caravan certs init``."""
+
+from __future__ import annotations
+
+import os
+
+import click
+import grpc
+
+from caravan import controller_pb2
+from controller.client import Client, ClientError, ClusterConfig, cluster_dir
+from controller.cluster import UpOptions, down, pid_alive, up
+
+from .output import emit_json, output_option, table
+
+dir_option = click.option("--dir", "directory", default=None, type=click.Path(file_okay=False),
+                          help="Cluster directory (default ./.caravan, or $CARAVAN_DIR).")
+
+
+@click.group("cluster")
+def cluster_group() -> None:
+    """A local cluster: a controller and nodes on this machine."""
+
+
+@cluster_group.command("up")
+@click.option("--nodes", "count", type=int, default=3, show_default=True, help="How many nodes.")
+@dir_option
+@click.option("--capacity-memory", default="2G", show_default=True, help="Memory each node offers to VMs.")
+@click.option("--capacity-vcpus", type=int, default=8, show_default=True, help="vCPU slots per node.")
+@click.option("--backend", default="interp", show_default=True, help="Execution backend of the nodes.")
+@click.option("--node-timeout", type=float, default=5.0, show_default=True,
+              help="Seconds without a heartbeat before a node is down.")
+@click.option("--insecure", is_flag=True, help="No TLS (debugging only).")
+@output_option
+def up_command(count: int, directory: str | None, capacity_memory: str, capacity_vcpus: int, backend: str,
+               node_timeout: float, insecure: bool, output: str) -> None:
+    """Start a controller and NODES nodes in the background and wait until all are ready."""
+    directory = cluster_dir(directory)
+    config = up(directory, UpOptions(nodes=count, insecure=insecure, capacity_memory=capacity_memory,
+                                     capacity_vcpus=capacity_vcpus, backend=backend, node_timeout=node_timeout))
+    _show(config, output)
+
+
+@cluster_group.command("status")
+@dir_option
+@output_option
+def status_command(directory: str | None, output: str) -> None:
+    """Show the cluster's processes and nodes."""
+    _show(ClusterConfig.load(cluster_dir(directory)), output)
+
+
+@cluster_group.command("down")
+@dir_option
+def down_command(directory: str | None) -> None:
+    """Stop the cluster's processes (nodes save their running VMs first)."""
+    directory = cluster_dir(directory)
+    stopped = down(directory)
+    click.echo(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+def _show(config: ClusterConfig, output: str) -> None:
+    states: dict[str, str] = {}
+    try:
+        with Client(config) as client:
+            for n in client.controller.ListNodes(controller_pb2.ListNodesRequest(), timeout=5).nodes:
+                state = controller_pb2.NodeState.Name(n.state).removeprefix("NODE_STATE_").lower()
+                states[n.name] = state + (",cordoned" if n.cordoned else "")
+        controller_state = "ready"
+    except (grpc.RpcError, ClientError):
+        controller_state = "unreachable" if pid_alive(config.controller_pid) else "stopped"
+    rows = [["controller", config.controller, config.controller_pid if pid_alive(config.controller_pid) else "-",
+             controller_state]]
+    for n in config.nodes:
+        pid = int(n.get("pid", 0))
+        rows.append([n["name"], n["address"], pid if pid_alive(pid) else "-",
+                     states.get(n["name"], "stopped" if not pid_alive(pid) else "unknown")])
+    if output == "json":
+        emit_json({"directory": config.directory, "tls": config.tls is not None,
+                   "members": [dict(zip(["name", "address", "pid", "state"], r)) for r in rows]})
+        return
+    table(["NAME", "ADDRESS", "PID", "STATE"], rows,
+          title=f"cluster {config.directory} ({'mutual TLS' if config.tls else 'insecure'})")
+
+
+@click.group("certs")
+def certs_group() -> None:
+    """Certificates for mutual TLS."""
+
+
+@certs_group.command("init")
+@click.option("--dir", "directory", default="certs", show_default=True, type=click.Path(file_okay=False),
+              help="Where to write the CA and certificates.")
+@click.argument("names", nargs=-1)
+@click.option("--host", "hosts", multiple=True, help="Extra DNS name or IP the certificates are valid for.")
+def certs_init_command(directory: str, names: tuple[str, ...], hosts: tuple[str, ...]) -> None:
+    """Create a cluster CA (if missing) and a certificate for each NAME
+    (e.g. controller node-1 node-2 admin)."""
+    from node import tls
+
+    tls.init_ca(directory)
+    for name in names or ("controller", "admin"):
+        files = tls.issue(directory, name, list(hosts))
+        click.echo(f"{files.cert} {files.key}")
+    click.echo(os.path.join(directory, "ca.crt"))

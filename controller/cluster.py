@@ -1,0 +1,202 @@
+"""A local cluster on this machine (``caravan cluster up|down|status``): a
+controller and N nodes as background processes on free loopback ports, with
+their data, logs, certificates and the cluster config under one directory.
+
+```
+DIR/cluster.json          what the CLI reads (addresses, client certificate)
+DIR/certs/                cluster CA, controller, node-N and admin certificates
+DIR/controller/           controller data (SQLite store, images)
+DIR/nodes/node-N/         node data (VMs, disks, saved state)
+DIR/logs/*.log            daemon logs (structlog JSON)
+```
+Nodes run with ``--save-on-shutdown --resume-on-start``, so ``cluster down``
+then ``cluster up`` brings running VMs back where they were.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import grpc
+
+from caravan import controller_pb2
+
+from .client import Client, ClientError, ClusterConfig
+
+DAEMON = [sys.executable, "-c", "from controller.cli import main; main()"]
+START_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    nodes: int = 3
+    insecure: bool = False
+    capacity_memory: str = "2G"
+    capacity_vcpus: int = 8
+    backend: str = "interp"
+    node_timeout: float = 5.0
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours counts as gone (and is reaped)
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        if waited:
+            return False
+    except ChildProcessError:
+        pass
+    try:  # a zombie nobody reaps (orphans under some container inits) is gone too
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _spawn(args: list[str], log_path: str) -> subprocess.Popen:
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    log = open(log_path, "ab")
+    return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+
+
+def _wait_ready(proc: subprocess.Popen, ready: str, what: str, log_path: str) -> dict:
+    deadline = time.monotonic() + START_TIMEOUT
+    while not os.path.exists(ready):
+        if proc.poll() is not None:
+            tail = open(log_path, "rb").read()[-1500:].decode(errors="replace")
+            raise ClientError(f"{what} exited during start-up (see {log_path}): {tail.strip().splitlines()[-1:]}")
+        if time.monotonic() > deadline:
+            raise ClientError(f"{what} did not start within {START_TIMEOUT:.0f} s (see {log_path})")
+        time.sleep(0.05)
+    with open(ready) as f:
+        return json.load(f)
+
+
+def is_up(config: ClusterConfig) -> bool:
+    return pid_alive(config.controller_pid) or any(pid_alive(int(n.get("pid", 0))) for n in config.nodes)
+
+
+def up(directory: str, options: UpOptions) -> ClusterConfig:
+    """Start the cluster, or the members of an existing one that are not
+    running (on the addresses they had, so the others find them again)."""
+    config_path = os.path.join(directory, "cluster.json")
+    existing = ClusterConfig.load(directory) if os.path.exists(config_path) else None
+    if existing is not None and pid_alive(existing.controller_pid) and \
+            all(pid_alive(int(n.get("pid", 0))) for n in existing.nodes) and len(existing.nodes) >= options.nodes:
+        raise ClientError(f"the cluster in {directory} is already running", exit_code=4)
+    if options.nodes < 1:
+        raise ClientError("a cluster needs at least one node")
+    if existing is not None and (existing.tls is None) != options.insecure:
+        raise ClientError(f"the cluster in {directory} was created {'without' if existing.tls is None else 'with'} "
+                          "TLS; start it the same way", exit_code=4)
+    os.makedirs(directory, exist_ok=True)
+    certs = os.path.join(directory, "certs")
+    names = [f"node-{i}" for i in range(1, max(options.nodes, len(existing.nodes) if existing else 0) + 1)]
+    tls_args: list[str] = ["--insecure"]
+    tls_config = None
+    if not options.insecure:
+        from node import tls
+
+        tls.init_ca(certs)
+        for name in ["controller", "admin", *names]:
+            if not os.path.exists(os.path.join(certs, f"{name}.crt")):
+                tls.issue(certs, name)
+        tls_args = ["--certs", certs]
+        tls_config = {"ca": os.path.join(certs, "ca.crt"), "cert": os.path.join(certs, "admin.crt"),
+                      "key": os.path.join(certs, "admin.key")}
+    logs = os.path.join(directory, "logs")
+    config = existing or ClusterConfig(directory, tls=tls_config)
+    if not pid_alive(config.controller_pid):
+        ready = os.path.join(directory, "controller.ready")
+        if os.path.exists(ready):
+            os.unlink(ready)
+        log_path = os.path.join(logs, "controller.log")
+        proc = _spawn([*DAEMON, "controller", "serve", "--listen", config.controller or "127.0.0.1:0",
+                       "--data", os.path.join(directory, "controller"), "--name", "controller",
+                       "--node-timeout", str(options.node_timeout), "--ready-file", ready,
+                       "--metrics-port", "0", *tls_args], log_path)
+        info = _wait_ready(proc, ready, "the controller", log_path)
+        config.controller, config.controller_pid = info["address"], proc.pid
+        config.extra["controller_metrics_port"] = info.get("metrics_port")
+        config.save()
+    recorded = {n["name"]: n for n in config.nodes}
+    procs = []
+    for name in names:
+        node = recorded.get(name)
+        if node is not None and pid_alive(int(node.get("pid", 0))):
+            continue
+        node_ready = os.path.join(directory, f"{name}.ready")
+        if os.path.exists(node_ready):
+            os.unlink(node_ready)
+        node_log = os.path.join(logs, f"{name}.log")
+        listen = node["address"] if node else "127.0.0.1:0"
+        p = _spawn([*DAEMON, "node", "serve", "--listen", listen, "--name", name,
+                    "--data", os.path.join(directory, "nodes", name), "--controller", config.controller,
+                    "--capacity-memory", options.capacity_memory, "--capacity-vcpus", str(options.capacity_vcpus),
+                    "--backend", options.backend, "--save-on-shutdown", "--resume-on-start",
+                    "--metrics-port", "0", "--ready-file", node_ready, *tls_args], node_log)
+        procs.append((name, p, node_ready, node_log))
+    for name, p, node_ready, node_log in procs:
+        node_info = _wait_ready(p, node_ready, f"node {name}", node_log)
+        recorded[name] = {"name": name, "address": node_info["address"], "pid": p.pid,
+                          "metrics_port": node_info.get("metrics_port"), "log": node_log}
+    config.nodes = [recorded[name] for name in names]
+    config.save()
+    wait_nodes_ready(config, names)
+    return config
+
+
+def wait_nodes_ready(config: ClusterConfig, names: list[str], timeout: float = START_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    with Client(config) as client:
+        while True:
+            try:
+                nodes = client.controller.ListNodes(controller_pb2.ListNodesRequest(), timeout=5).nodes
+                ready = {n.name for n in nodes if n.state == controller_pb2.NODE_STATE_READY}
+                if set(names) <= ready:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise ClientError(f"nodes did not register with the controller within {timeout:.0f} s")
+            time.sleep(0.1)
+
+
+def _stop(pid: int, timeout: float = 60.0) -> bool:
+    if not pid_alive(pid):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    return True
+
+
+def down(directory: str) -> list[str]:
+    """Stop nodes (they save running VMs), then the controller."""
+    config = ClusterConfig.load(directory)
+    stopped = []
+    for node in config.nodes:
+        if _stop(int(node.get("pid", 0))):
+            stopped.append(node["name"])
+        node["pid"] = 0
+    if _stop(config.controller_pid):
+        stopped.append("controller")
+    config.controller_pid = 0
+    config.save()
+    return stopped

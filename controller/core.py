@@ -1,0 +1,471 @@
+"""The controller (DESIGN.md §6): nodes, VMs, placement, reconciliation.
+
+State lives in the SQLite store and, for fast reads, in memory; every change
+is written to the store before it is acknowledged. Nodes push registrations
+and heartbeats (capacity, free resources, load, their VM list); a node that
+misses heartbeats for ``node_timeout`` is ``down``. Each heartbeat reconciles
+the node's VMs with the store: a VM the store places on the node that the node
+no longer has becomes ``lost`` — never silently re-created — and the state of
+the others follows what the node reports. After a restart the controller
+loads the store and reconciles as heartbeats come back in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+import grpc
+import structlog
+
+from caravan import node_pb2, node_pb2_grpc, types_pb2
+from node.tls import TlsFiles, channel_credentials
+from vmstate import VmstateError
+from vmstate import snapshot as vmsnap
+
+from . import errors as E
+from .placement import NodeView, Request, place
+from .store import NodeRow, Store, VmRow
+
+log = structlog.get_logger("controller")
+
+STATE_NAMES = {
+    types_pb2.VM_STATE_STOPPED: "stopped", types_pb2.VM_STATE_RUNNING: "running",
+    types_pb2.VM_STATE_PAUSED: "paused", types_pb2.VM_STATE_CRASHED: "crashed",
+    types_pb2.VM_STATE_MIGRATING: "migrating", types_pb2.VM_STATE_LOST: "lost",
+    types_pb2.VM_STATE_PENDING: "pending",
+}
+STATE_VALUES = {v: k for k, v in STATE_NAMES.items()}
+HOLDING = ("pending", "running", "paused", "migrating")
+# Node answers meaning "the node did not create it": the record can go.
+DEFINITE = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED,
+            grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.FAILED_PRECONDITION)
+RPC_ERRORS = {
+    grpc.StatusCode.NOT_FOUND: E.NotFound, grpc.StatusCode.ALREADY_EXISTS: E.AlreadyExists,
+    grpc.StatusCode.INVALID_ARGUMENT: E.InvalidArgument,
+    grpc.StatusCode.FAILED_PRECONDITION: E.FailedPrecondition,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: E.ResourceExhausted,
+}
+MAX_MESSAGE = 256 << 20
+SPEC_BLOBS = ("kernel", "bios", "initrd", "disk_image")
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    data_dir: str
+    name: str = "controller"
+    node_timeout: float = 5.0
+    heartbeat_seconds: float = 1.0
+    tls: TlsFiles | None = None   # client credentials for calls to nodes; None: insecure
+
+    def __post_init__(self) -> None:
+        if self.heartbeat_seconds <= 0 or self.node_timeout <= self.heartbeat_seconds:
+            raise ValueError("the node timeout must be longer than the heartbeat interval")
+
+
+def rpc_error(exc: grpc.RpcError, what: str) -> E.ControllerError:
+    code = exc.code()  # type: ignore[attr-defined]
+    cls = RPC_ERRORS.get(code, E.Unavailable)
+    return cls(f"{what}: {exc.details()}")  # type: ignore[attr-defined]
+
+
+class Controller:
+    def __init__(self, config: ControllerConfig, metrics: object | None = None) -> None:
+        self.config = config
+        self.store = Store(config.data_dir)
+        self.metrics = metrics
+        self.nodes: dict[str, NodeRow] = {}
+        self.live: dict[str, types_pb2.NodeInfo] = {}     # last heartbeat's info per node
+        self.vms: dict[str, VmRow] = {}
+        self.reports: dict[str, types_pb2.Vm] = {}         # last node report per VM (not persisted)
+        self.creating: set[str] = set()
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._tasks: list[asyncio.Task] = []
+        self._credentials = channel_credentials(config.tls) if config.tls else None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.store.open()
+        now = time.time()
+        for node in await self.store.load_nodes():
+            node.last_heartbeat = now  # a grace period to heartbeat again after our restart
+            self.nodes[node.name] = node
+        for vm in await self.store.load_vms():
+            self.vms[vm.id] = vm
+        self._tasks.append(asyncio.create_task(self._monitor(), name="node-monitor"))
+        log.info("controller started", nodes=len(self.nodes), vms=len(self.vms))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        for channel in self._channels.values():
+            await channel.close()
+        await self.store.close()
+        log.info("controller stopped")
+
+    async def _monitor(self) -> None:
+        while True:
+            await asyncio.sleep(min(0.5, self.config.heartbeat_seconds))
+            now = time.time()
+            for node in list(self.nodes.values()):
+                if node.state == "ready" and now - node.last_heartbeat > self.config.node_timeout:
+                    node.state = "down"
+                    await self.store.put_node(node)
+                    log.warning("node down: missed its heartbeats", node=node.name,
+                                silent_for=round(now - node.last_heartbeat, 1))
+
+    # -- nodes ----------------------------------------------------------------------------------
+
+    async def register_node(self, info: types_pb2.NodeInfo) -> float:
+        if not info.name or not info.address:
+            raise E.InvalidArgument("a node registers with a name and an address")
+        now = time.time()
+        node = self.nodes.get(info.name)
+        if node is None:
+            node = NodeRow(info.name, info.address, registered_at=now)
+        node.address = info.address
+        node.backend = info.backend
+        node.capacity_memory = info.capacity.memory_bytes
+        node.capacity_vcpus = info.capacity.vcpus
+        node.state = "ready"
+        node.last_heartbeat = now
+        await self.store.put_node(node)
+        self.nodes[node.name] = node
+        self.live[node.name] = info
+        log.info("node registered", node=node.name, address=node.address)
+        return self.config.heartbeat_seconds
+
+    async def heartbeat(self, info: types_pb2.NodeInfo, vms: list[types_pb2.Vm]) -> None:
+        node = self.nodes.get(info.name)
+        if node is None or node.address != info.address:
+            await self.register_node(info)
+            node = self.nodes[info.name]
+        node.last_heartbeat = time.time()
+        self.live[info.name] = info
+        if node.state != "ready":
+            node.state = "ready"
+            await self.store.put_node(node)
+            log.info("node is back", node=node.name)
+        await self._reconcile(node.name, vms)
+
+    async def _reconcile(self, node_name: str, reported: list[types_pb2.Vm]) -> None:
+        by_id = {vm.vm_id: vm for vm in reported}
+        changed: list[VmRow] = []
+        for row in [r for r in self.vms.values() if r.node == node_name]:
+            report = by_id.pop(row.id, None)
+            if report is None:
+                if row.id in self.creating or row.state == "lost":
+                    continue
+                row.state = "lost"
+                row.last_error = f"node {node_name} no longer has this VM"
+                changed.append(row)
+                log.warning("VM lost", vm_id=row.id, node=node_name)
+                continue
+            self.reports[row.id] = report
+            state = STATE_NAMES.get(report.state, "stopped")
+            if state != row.state:
+                row.state = state
+                row.report = report.SerializeToString()
+                changed.append(row)
+        for vm_id in by_id:
+            log.debug("node reports a VM the controller does not manage", node=node_name, vm_id=vm_id)
+        await self.store.put_vms(changed)
+
+    def node_state(self, name: str) -> str:
+        node = self.nodes[name]
+        return node.state
+
+    async def cordon(self, name: str, cordoned: bool) -> NodeRow:
+        node = self.nodes.get(name)
+        if node is None:
+            raise E.NotFound(f"no node {name!r}")
+        if node.cordoned != cordoned:
+            node.cordoned = cordoned
+            await self.store.put_node(node)
+            log.info("node cordoned" if cordoned else "node uncordoned", node=name)
+        return node
+
+    def node_views(self) -> list[NodeView]:
+        """What placement sees: per node, free capacity (the controller's own
+        ledger of VMs that hold capacity, capped by what the node last
+        reported) and anti-affinity groups — one pass over the VMs."""
+        held: dict[str, list[int]] = {name: [0, 0, 0] for name in self.nodes}   # memory, vcpus, VMs
+        groups: dict[str, dict[str, int]] = {name: {} for name in self.nodes}
+        for v in self.vms.values():
+            totals = held.get(v.node)
+            if totals is None or v.state == "lost":
+                continue
+            totals[2] += 1
+            if v.state in HOLDING:
+                totals[0] += v.memory
+                totals[1] += 1
+            if v.grp:
+                g = groups[v.node]
+                g[v.grp] = g.get(v.grp, 0) + 1
+        views = []
+        for node in self.nodes.values():
+            memory, vcpus, count = held[node.name]
+            free_mem = node.capacity_memory - memory
+            free_cpu = node.capacity_vcpus - vcpus
+            live = self.live.get(node.name)
+            if live is not None:
+                free_mem = min(free_mem, live.free.memory_bytes)
+                free_cpu = min(free_cpu, live.free.vcpus)
+            views.append(NodeView(node.name, node.state == "ready", node.cordoned, node.backend,
+                                  node.capacity_memory, node.capacity_vcpus, free_mem, free_cpu, count,
+                                  groups[node.name]))
+        return views
+
+    # -- node connections -------------------------------------------------------------------------
+
+    def node_stub(self, name: str) -> node_pb2_grpc.NodeServiceStub:
+        node = self.nodes.get(name)
+        if node is None:
+            raise E.NotFound(f"no node {name!r}")
+        if node.state != "ready":
+            raise E.Unavailable(f"node {name} is {node.state}")
+        channel = self._channels.get(node.address)
+        if channel is None:
+            options = [("grpc.max_receive_message_length", MAX_MESSAGE),
+                       ("grpc.max_send_message_length", MAX_MESSAGE)]
+            if self._credentials is None:
+                channel = grpc.aio.insecure_channel(node.address, options=options)
+            else:
+                channel = grpc.aio.secure_channel(node.address, self._credentials, options=options)
+            self._channels[node.address] = channel
+        return node_pb2_grpc.NodeServiceStub(channel)
+
+    # -- VMs --------------------------------------------------------------------------------------
+
+    def find_vm(self, selector: str) -> VmRow:
+        if not selector:
+            raise E.InvalidArgument("name a VM (its name or id)")
+        row = self.vms.get(selector)
+        if row is not None:
+            return row
+        for row in self.vms.values():
+            if row.name == selector:
+                return row
+        raise E.NotFound(f"no VM named {selector!r}")
+
+    def _check_name(self, name: str) -> str:
+        if not name or len(name) > 64 or not all(c.isalnum() or c in "._-" for c in name):
+            raise E.InvalidArgument(f"invalid VM name {name!r}: use letters, digits, '.', '_' or '-'")
+        if any(v.name == name for v in self.vms.values()):
+            raise E.AlreadyExists(f"a VM named {name!r} exists already")
+        return name
+
+    def _decide(self, memory: int, group: str, backend: str, node: str, policy: str):  # type: ignore[no-untyped-def]
+        try:
+            decision = place(Request(memory=memory, group=group, backend=backend, node=node,
+                                     policy=policy or "spread"), self.node_views())
+        except ValueError as exc:
+            raise E.InvalidArgument(str(exc)) from None
+        if self.metrics is not None:
+            self.metrics.placement_seconds.observe(decision.seconds)
+        if decision.node is None:
+            detail = "; ".join(decision.reasons) or "no nodes registered"
+            raise E.ResourceExhausted(f"no node can take the VM ({detail})")
+        return decision
+
+    async def create_vm(self, spec: types_pb2.VmSpec, node: str, group: str, policy: str,
+                        start: bool) -> VmRow:
+        if spec.memory_bytes <= 0:
+            raise E.InvalidArgument("give the VM some memory")
+        if not spec.kernel and not spec.bios:
+            raise E.InvalidArgument("a VM needs a kernel image or a firmware image")
+        vm_id = uuid.uuid4().hex[:10]
+        name = self._check_name(spec.name or f"{(spec.image_name or 'vm').split('.')[0]}-{vm_id[:4]}")
+        decision = self._decide(spec.memory_bytes, group, spec.backend, node, policy)
+        stored = {}
+        for blob in SPEC_BLOBS:
+            data = getattr(spec, blob)
+            if data:
+                stored[blob] = await self.store.put_image(data)
+        fields = {f: getattr(spec, f) for f in ("append", "load_address", "disk_bytes", "image_name", "backend")}
+        row = VmRow(id=vm_id, name=name, node=decision.node, state="pending",
+                    desired="running" if start else "stopped", memory=spec.memory_bytes,
+                    shares=spec.shares or 1024, grp=group, backend=spec.backend,
+                    spec={**fields, "images": stored},
+                    placement={"node": decision.node, "policy": decision.policy, "reasons": decision.reasons,
+                               "decided_at": decision.decided_at, "seconds": decision.seconds},
+                    created_at=time.time())
+        await self.store.put_vm(row)
+        self.vms[vm_id] = row
+        self.creating.add(vm_id)
+        log.info("VM placed", vm_id=vm_id, name=name, node=decision.node, policy=decision.policy)
+        request = node_pb2.CreateVmRequest(vm_id=vm_id, start=start, spec=types_pb2.VmSpec(
+            name=name, memory_bytes=spec.memory_bytes, kernel=spec.kernel, bios=spec.bios, initrd=spec.initrd,
+            append=spec.append, load_address=spec.load_address, disk_bytes=spec.disk_bytes,
+            disk_image=spec.disk_image, shares=row.shares, backend=spec.backend, image_name=spec.image_name))
+        try:
+            report = await self.node_stub(decision.node).CreateVm(request)
+        except grpc.RpcError as exc:
+            if exc.code() in DEFINITE:  # type: ignore[attr-defined]
+                del self.vms[vm_id]
+                await self.store.delete_vm(vm_id)
+            else:
+                row.last_error = f"node {decision.node} did not answer: {exc.details()}"  # type: ignore[attr-defined]
+                await self.store.put_vm(row)
+            raise rpc_error(exc, f"node {decision.node} refused the VM") from None
+        finally:
+            self.creating.discard(vm_id)
+        await self._record(row, report)
+        return row
+
+    async def _record(self, row: VmRow, report: types_pb2.Vm) -> None:
+        self.reports[row.id] = report
+        row.state = STATE_NAMES.get(report.state, "stopped")
+        row.report = report.SerializeToString()
+        row.last_error = ""
+        await self.store.put_vm(row)
+
+    async def _node_call(self, row: VmRow, method: str, what: str) -> types_pb2.Vm:
+        if row.state == "lost":
+            raise E.FailedPrecondition(f"VM {row.name} is lost (its node no longer has it); delete it")
+        stub = self.node_stub(row.node)
+        try:
+            return await getattr(stub, method)(node_pb2.VmRef(vm_id=row.id))
+        except grpc.RpcError as exc:
+            raise rpc_error(exc, f"cannot {what} VM {row.name} on node {row.node}") from None
+
+    async def start_vm(self, selector: str) -> VmRow:
+        row = self.find_vm(selector)
+        report = await self._node_call(row, "StartVm", "start")
+        row.desired = "running"
+        await self._record(row, report)
+        return row
+
+    async def stop_vm(self, selector: str) -> VmRow:
+        row = self.find_vm(selector)
+        report = await self._node_call(row, "StopVm", "stop")
+        row.desired = "stopped"
+        await self._record(row, report)
+        return row
+
+    async def delete_vm(self, selector: str) -> str:
+        row = self.find_vm(selector)
+        if row.state != "lost" and row.node in self.nodes:
+            try:
+                await self._node_call(row, "StopVm", "stop")
+            except E.FailedPrecondition:
+                pass
+            except E.NotFound:
+                pass
+            try:
+                await self.node_stub(row.node).DestroyVm(node_pb2.VmRef(vm_id=row.id))
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+                    raise rpc_error(exc, f"cannot delete VM {row.name} on node {row.node}") from None
+        await self.store.delete_vm(row.id)
+        del self.vms[row.id]
+        self.reports.pop(row.id, None)
+        log.info("VM deleted", vm_id=row.id, name=row.name)
+        return row.id
+
+    # -- state out and in ---------------------------------------------------------------------------
+
+    async def snapshot_vm(self, selector: str, compress: bool) -> AsyncIterator[bytes]:
+        row = self.find_vm(selector)
+        stub = self.node_stub(row.node)
+        try:
+            async for chunk in stub.ExportVm(node_pb2.ExportVmRequest(vm_id=row.id, compress=compress)):
+                yield chunk.data
+        except grpc.RpcError as exc:
+            raise rpc_error(exc, f"cannot snapshot VM {row.name}") from None
+
+    async def restore_vm(self, options: dict, path: str) -> VmRow:
+        """A new VM from the vmstate file at ``path`` (an upload the controller owns)."""
+        try:
+            header = await asyncio.to_thread(vmsnap.inspect, path)
+        except VmstateError as exc:
+            raise E.InvalidArgument(str(exc)) from None
+        vm_id = uuid.uuid4().hex[:10]
+        base = str(header.meta.get("name") or "vm").split(".")[0]
+        name = self._check_name(options.get("name") or f"{base}-{vm_id[:4]}")
+        decision = self._decide(header.memory_size, options.get("group", ""), "",
+                                options.get("node", ""), options.get("policy", ""))
+        row = VmRow(id=vm_id, name=name, node=decision.node, state="pending",
+                    desired="running" if options.get("start") else "stopped", memory=header.memory_size,
+                    shares=int(header.meta.get("shares") or 1024), grp=options.get("group", ""),
+                    spec={"restored_from": header.meta, "images": {}},
+                    placement={"node": decision.node, "policy": decision.policy, "reasons": decision.reasons,
+                               "decided_at": decision.decided_at, "seconds": decision.seconds},
+                    created_at=time.time())
+        await self.store.put_vm(row)
+        self.vms[vm_id] = row
+        self.creating.add(vm_id)
+
+        async def upload() -> AsyncIterator[node_pb2.StateChunk]:
+            first = True
+            with open(path, "rb") as f:
+                while True:
+                    data = await asyncio.to_thread(f.read, 1 << 20)
+                    if not data and not first:
+                        return
+                    if first:
+                        yield node_pb2.StateChunk(vm_id=vm_id, name=name, start=bool(options.get("start")),
+                                                  data=data)
+                        first = False
+                    else:
+                        yield node_pb2.StateChunk(data=data)
+
+        try:
+            report = await self.node_stub(decision.node).CreateVmFromState(upload())
+        except grpc.RpcError as exc:
+            if exc.code() in DEFINITE:  # type: ignore[attr-defined]
+                del self.vms[vm_id]
+                await self.store.delete_vm(vm_id)
+            raise rpc_error(exc, f"node {decision.node} refused the VM") from None
+        finally:
+            self.creating.discard(vm_id)
+            os.unlink(path)
+        await self._record(row, report)
+        return row
+
+    async def stream_console(self, selector: str, offset: int, follow: bool) -> AsyncIterator[node_pb2.ConsoleChunk]:
+        row = self.find_vm(selector)
+        stub = self.node_stub(row.node)
+        try:
+            async for chunk in stub.StreamConsole(node_pb2.StreamConsoleRequest(vm_id=row.id, offset=offset,
+                                                                               follow=follow)):
+                yield chunk
+        except grpc.RpcError as exc:
+            raise rpc_error(exc, f"console of VM {row.name}") from None
+
+    async def write_console(self, selector: str, data: bytes) -> int:
+        row = self.find_vm(selector)
+        try:
+            reply = await self.node_stub(row.node).WriteConsole(node_pb2.WriteConsoleRequest(vm_id=row.id, data=data))
+        except grpc.RpcError as exc:
+            raise rpc_error(exc, f"console of VM {row.name}") from None
+        return reply.accepted
+
+    def vm_report(self, row: VmRow) -> types_pb2.Vm:
+        """The VM as last reported, with the controller's state and node."""
+        report = self.reports.get(row.id)
+        if report is None:
+            report = types_pb2.Vm()
+            if row.report:
+                report.ParseFromString(row.report)
+        vm = types_pb2.Vm()
+        vm.CopyFrom(report)
+        vm.vm_id = row.id
+        vm.name = row.name
+        vm.node = row.node
+        vm.memory_bytes = row.memory
+        vm.shares = row.shares
+        vm.state = STATE_VALUES.get(row.state, types_pb2.VM_STATE_UNSPECIFIED)
+        if not vm.image_name:
+            vm.image_name = row.spec.get("image_name", "")
+        return vm

@@ -1,0 +1,211 @@
+"""A real local cluster driven through the `caravan` CLI: `cluster up --nodes 3`,
+VMs that spread, consoles, cordon, stop/start/delete, SIGKILL of the
+controller with nothing lost, a VM gone behind the controller's back becoming
+lost, a killed node going down, and connections without a certificate refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from caravan import controller_pb2, controller_pb2_grpc, node_pb2, node_pb2_grpc
+from support import guest
+
+CLI = [sys.executable, "-c", "from controller.cli import main; main()"]
+
+
+class Cluster:
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.env = {**os.environ, "CARAVAN_DIR": str(directory)}
+
+    def run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+        proc = subprocess.run([*CLI, *args], capture_output=True, text=True, env=self.env, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"caravan {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+        return proc
+
+    def json(self, *args: str) -> object:
+        return json.loads(self.run(*args, "-o", "json").stdout)
+
+    @property
+    def config(self) -> dict:
+        return json.loads((self.dir / "cluster.json").read_text())
+
+    def vms(self) -> dict[str, dict]:
+        return {r["vm"]["name"]: r for r in self.json("vm", "list")}  # type: ignore[union-attr]
+
+    def wait(self, predicate, timeout: float = 60, what: str = "") -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError(what)
+            time.sleep(0.2)
+
+    def tls_channel(self, address: str, with_client_cert: bool = True) -> grpc.Channel:
+        certs = self.dir / "certs"
+        ca = (certs / "ca.crt").read_bytes()
+        if with_client_cert:
+            creds = grpc.ssl_channel_credentials(ca, (certs / "admin.key").read_bytes(),
+                                                 (certs / "admin.crt").read_bytes())
+        else:
+            creds = grpc.ssl_channel_credentials(ca)
+        return grpc.secure_channel(address, creds)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path):  # type: ignore[no-untyped-def]
+    c = Cluster(tmp_path / "cluster")
+    up = c.json("cluster", "up", "--nodes", "3", "--node-timeout", "2")
+    assert [m["state"] for m in up["members"]] == ["ready"] * 4  # type: ignore[index]
+    yield c
+    c.run("cluster", "down", check=False)
+
+
+def test_cluster_end_to_end(cluster: Cluster, tmp_path: Path) -> None:
+    nodes = cluster.json("node", "list")
+    assert sorted(n["name"] for n in nodes) == ["node-1", "node-2", "node-3"]  # type: ignore[union-attr]
+    assert all(n["state"] == "NODE_STATE_READY" for n in nodes)  # type: ignore[union-attr]
+
+    # VMs spread over the nodes; placement explains itself.
+    for i in range(3):
+        cluster.run("vm", "create", "--image", guest("dirtier"), "--name", f"busy-{i}", "--memory", "32M",
+                    "--set", "iterations=0")
+    placed = {cluster.vms()[f"busy-{i}"]["vm"]["node"] for i in range(3)}
+    assert placed == {"node-1", "node-2", "node-3"}
+    shown = cluster.json("vm", "show", "busy-0")
+    assert shown["placement"]["policy"] == "spread"  # type: ignore[index]
+    assert shown["placement"]["reasons"][0].startswith(shown["vm"]["node"] + ": chosen")  # type: ignore[index]
+    show_text = cluster.run("vm", "show", "busy-0").stdout
+    assert "placement:" in show_text and "chosen" in show_text
+
+    # Consoles.
+    cluster.run("vm", "create", "--image", guest("hello"), "--name", "hello")
+    cluster.wait(lambda: cluster.vms()["hello"]["vm"]["state"] == "VM_STATE_STOPPED", what="hello finishes")
+    assert cluster.run("vm", "console", "hello").stdout == "Hello from a Caravan guest!\n"
+    busy_console = cluster.run("vm", "console", "busy-0").stdout
+    assert busy_console.startswith("dirtier start")
+
+    # Cordon: a cordoned node gets nothing new.
+    cluster.run("node", "cordon", "node-1")
+    for i in range(2):
+        cluster.run("vm", "create", "--image", guest("hello"), "--name", f"c{i}", "--no-start")
+        assert cluster.vms()[f"c{i}"]["vm"]["node"] != "node-1"
+    cluster.run("node", "uncordon", "node-1")
+
+    # Anti-affinity and capacity refusals say why, with exit codes that mean it.
+    for i in range(3):
+        cluster.run("vm", "create", "--image", guest("hello"), "--name", f"g{i}", "--group", "db", "--no-start")
+    refused = cluster.run("vm", "create", "--image", guest("hello"), "--name", "g3", "--group", "db", check=False)
+    assert refused.returncode == 5 and "group 'db'" in refused.stderr
+    too_big = cluster.run("vm", "create", "--image", guest("hello"), "--name", "huge", "--memory", "4G",
+                          check=False)
+    assert too_big.returncode == 5 and "not enough memory" in too_big.stderr
+    missing = cluster.run("vm", "show", "nope", check=False)
+    assert missing.returncode == 3 and missing.stderr.count("\n") == 1
+
+    # Stop, start, delete.
+    cluster.run("vm", "stop", "busy-2")
+    assert cluster.vms()["busy-2"]["vm"]["state"] == "VM_STATE_STOPPED"
+    cluster.run("vm", "start", "busy-2")
+    assert cluster.vms()["busy-2"]["vm"]["state"] == "VM_STATE_RUNNING"
+    cluster.run("vm", "rm", "busy-2")
+    assert "busy-2" not in cluster.vms()
+
+    # Snapshot through the controller to a local file, restore as a new VM.
+    snap = tmp_path / "busy0.vmstate"
+    cluster.run("vm", "snapshot", "busy-0", str(snap))
+    assert cluster.run("vmstate", "verify", str(snap)).returncode == 0
+    restored = cluster.json("vm", "restore", str(snap), "--name", "busy-0-copy")
+    assert restored["vm"]["state"] == "VM_STATE_RUNNING"  # type: ignore[index]
+
+    # SIGKILL the controller right after an acknowledged change: nothing is lost.
+    cluster.run("vm", "create", "--image", guest("hello"), "--name", "last-word", "--no-start")
+    before = cluster.vms()
+    os.kill(cluster.config["controller_pid"], signal.SIGKILL)
+    assert cluster.run("vm", "list", check=False).returncode == 6
+    cluster.run("cluster", "up", "--nodes", "3", "--node-timeout", "2")
+    after = cluster.vms()
+    assert {n: (r["vm"]["vm_id"], r["vm"]["node"]) for n, r in after.items()} == \
+        {n: (r["vm"]["vm_id"], r["vm"]["node"]) for n, r in before.items()}
+    cluster.wait(lambda: cluster.vms()["busy-0"]["vm"]["stats"]["instructions"] != "0", what="reconciled")
+    first = int(cluster.vms()["busy-0"]["vm"]["stats"]["instructions"])
+    cluster.wait(lambda: int(cluster.vms()["busy-0"]["vm"]["stats"]["instructions"]) > first, what="still running")
+
+    # A VM destroyed behind the controller's back becomes lost (never re-created).
+    victim = cluster.vms()["busy-1"]
+    node = next(n for n in cluster.config["nodes"] if n["name"] == victim["vm"]["node"])
+    with cluster.tls_channel(node["address"]) as channel:
+        stub = node_pb2_grpc.NodeServiceStub(channel)
+        stub.StopVm(node_pb2.VmRef(vm_id=victim["vm"]["vm_id"]))
+        stub.DestroyVm(node_pb2.VmRef(vm_id=victim["vm"]["vm_id"]))
+    cluster.wait(lambda: cluster.vms()["busy-1"]["vm"]["state"] == "VM_STATE_LOST", what="lost")
+    assert "no longer has" in cluster.vms()["busy-1"]["last_error"]
+    time.sleep(2.5)
+    assert cluster.vms()["busy-1"]["vm"]["state"] == "VM_STATE_LOST"
+    cluster.run("vm", "rm", "busy-1")
+
+    # A killed node goes down.
+    node3 = next(n for n in cluster.config["nodes"] if n["name"] == "node-3")
+    os.kill(node3["pid"], signal.SIGKILL)
+    cluster.wait(lambda: {n["name"]: n["state"] for n in cluster.json("node", "list")}["node-3"]  # type: ignore[index,union-attr]
+                 == "NODE_STATE_DOWN", timeout=30, what="node-3 down")
+
+
+def test_connections_without_a_valid_certificate_are_refused(cluster: Cluster, tmp_path: Path) -> None:
+    address = cluster.config["controller"]
+    request = controller_pb2.ListNodesRequest()
+    with cluster.tls_channel(address) as ok:
+        assert len(controller_pb2_grpc.ControllerServiceStub(ok).ListNodes(request, timeout=10).nodes) == 3
+    with grpc.insecure_channel(address) as plain:
+        with pytest.raises(grpc.RpcError) as info:
+            controller_pb2_grpc.ControllerServiceStub(plain).ListNodes(request, timeout=10)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    with cluster.tls_channel(address, with_client_cert=False) as no_cert:
+        with pytest.raises(grpc.RpcError) as info:
+            controller_pb2_grpc.ControllerServiceStub(no_cert).ListNodes(request, timeout=10)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    # A certificate from another CA is refused too.
+    from node import tls
+
+    other = tmp_path / "other"
+    tls.init_ca(str(other), "Some other CA")
+    files = tls.issue(str(other), "intruder")
+    creds = grpc.ssl_channel_credentials((cluster.dir / "certs" / "ca.crt").read_bytes(),
+                                         Path(files.key).read_bytes(), Path(files.cert).read_bytes())
+    with grpc.secure_channel(address, creds) as intruder:
+        with pytest.raises(grpc.RpcError) as info:
+            controller_pb2_grpc.ControllerServiceStub(intruder).ListNodes(request, timeout=10)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    # Nodes too: only cluster certificates get in.
+    node_address = cluster.config["nodes"][0]["address"]
+    with grpc.insecure_channel(node_address) as plain:
+        with pytest.raises(grpc.RpcError):
+            node_pb2_grpc.NodeServiceStub(plain).GetNodeInfo(node_pb2.GetNodeInfoRequest(), timeout=10)
+    # And the daemons refuse to start without certificates unless told --insecure.
+    proc = subprocess.run([*CLI, "controller", "serve", "--listen", "127.0.0.1:0", "--data", str(tmp_path / "c")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "mutual TLS is required" in proc.stderr
+
+
+def test_cluster_down_and_up_keeps_running_vms(cluster: Cluster) -> None:
+    cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "keeper", "--memory", "32M",
+                "--set", "iterations=0")
+    cluster.wait(lambda: int(cluster.vms()["keeper"]["vm"]["stats"]["instructions"]) > 200_000, what="runs")
+    status = cluster.json("cluster", "status")
+    assert all(m["state"] == "ready" for m in status["members"])  # type: ignore[index]
+    cluster.run("cluster", "down")
+    assert all(m["state"] == "stopped" for m in cluster.json("cluster", "status")["members"])  # type: ignore[index]
+    cluster.run("cluster", "up", "--nodes", "3", "--node-timeout", "2")
+    cluster.wait(lambda: cluster.vms()["keeper"]["vm"]["state"] == "VM_STATE_RUNNING", what="resumed")
+    cluster.wait(lambda: int(cluster.vms()["keeper"]["vm"]["stats"]["instructions"]) > 200_000, what="continues")
+    console = cluster.run("vm", "console", "keeper").stdout
+    assert console.count("dirtier start") == 1  # resumed, not rebooted
