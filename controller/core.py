@@ -82,7 +82,7 @@ class Controller:
         self.live: dict[str, types_pb2.NodeInfo] = {}     # last heartbeat's info per node
         self.vms: dict[str, VmRow] = {}
         self.reports: dict[str, types_pb2.Vm] = {}         # last node report per VM (not persisted)
-        self.creating: set[str] = set()
+        self.in_flight: set[str] = set()  # VMs being created or handed over: reconcile leaves them
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._tasks: list[asyncio.Task] = []
         self._credentials = channel_credentials(config.tls) if config.tls else None
@@ -98,9 +98,15 @@ class Controller:
         for vm in await self.store.load_vms():
             self.vms[vm.id] = vm
         self._tasks.append(asyncio.create_task(self._monitor(), name="node-monitor"))
+        from .jobs import Jobs
+
+        self.jobs = Jobs(self)
+        await self.jobs.start()
         log.info("controller started", nodes=len(self.nodes), vms=len(self.vms))
 
     async def stop(self) -> None:
+        if hasattr(self, "jobs"):
+            await self.jobs.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -164,7 +170,7 @@ class Controller:
         for row in [r for r in self.vms.values() if r.node == node_name]:
             report = by_id.pop(row.id, None)
             if report is None:
-                if row.id in self.creating or row.state == "lost":
+                if row.id in self.in_flight or row.state == "lost":
                     continue
                 row.state = "lost"
                 row.last_error = f"node {node_name} no longer has this VM"
@@ -265,10 +271,11 @@ class Controller:
             raise E.AlreadyExists(f"a VM named {name!r} exists already")
         return name
 
-    def _decide(self, memory: int, group: str, backend: str, node: str, policy: str):  # type: ignore[no-untyped-def]
+    def _decide(self, memory: int, group: str, backend: str, node: str, policy: str,  # type: ignore[no-untyped-def]
+                avoid: str = ""):
         try:
             decision = place(Request(memory=memory, group=group, backend=backend, node=node,
-                                     policy=policy or "spread"), self.node_views())
+                                     policy=policy or "spread", avoid=avoid), self.node_views())
         except ValueError as exc:
             raise E.InvalidArgument(str(exc)) from None
         if self.metrics is not None:
@@ -302,7 +309,7 @@ class Controller:
                     created_at=time.time())
         await self.store.put_vm(row)
         self.vms[vm_id] = row
-        self.creating.add(vm_id)
+        self.in_flight.add(vm_id)
         log.info("VM placed", vm_id=vm_id, name=name, node=decision.node, policy=decision.policy)
         request = node_pb2.CreateVmRequest(vm_id=vm_id, start=start, spec=types_pb2.VmSpec(
             name=name, memory_bytes=spec.memory_bytes, kernel=spec.kernel, bios=spec.bios, initrd=spec.initrd,
@@ -319,7 +326,7 @@ class Controller:
                 await self.store.put_vm(row)
             raise rpc_error(exc, f"node {decision.node} refused the VM") from None
         finally:
-            self.creating.discard(vm_id)
+            self.in_flight.discard(vm_id)
         await self._record(row, report)
         return row
 
@@ -404,7 +411,7 @@ class Controller:
                     created_at=time.time())
         await self.store.put_vm(row)
         self.vms[vm_id] = row
-        self.creating.add(vm_id)
+        self.in_flight.add(vm_id)
 
         async def upload() -> AsyncIterator[node_pb2.StateChunk]:
             first = True
@@ -428,7 +435,7 @@ class Controller:
                 await self.store.delete_vm(vm_id)
             raise rpc_error(exc, f"node {decision.node} refused the VM") from None
         finally:
-            self.creating.discard(vm_id)
+            self.in_flight.discard(vm_id)
             os.unlink(path)
         await self._record(row, report)
         return row

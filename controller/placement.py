@@ -38,6 +38,7 @@ class Request:
     backend: str = ""
     node: str = ""          # pinned by the user
     policy: str = "spread"
+    avoid: str = ""         # never this node (a migration's source)
 
 
 @dataclass
@@ -59,6 +60,8 @@ REPORTED_REJECTIONS = 5
 
 def reject_reason(node: NodeView, req: Request) -> str | None:
     """Why ``node`` cannot take ``req`` (a short phrase), or None if it can."""
+    if node.name == req.avoid:
+        return "the VM is already there"
     if not node.ready:
         return "down"
     if node.cordoned:

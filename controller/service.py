@@ -216,3 +216,36 @@ class ControllerServicer(controller_pb2_grpc.ControllerServiceServicer):
     @unary
     async def WriteConsole(self, request, context):  # type: ignore[no-untyped-def]
         return node_pb2.WriteConsoleResponse(accepted=await self.c.write_console(request.vm, request.data))
+
+    # -- migration jobs --
+
+    @unary
+    async def Migrate(self, request, context):  # type: ignore[no-untyped-def]
+        return self.c.jobs.proto(await self.c.jobs.migrate(request.vm, request.destination, request.params))
+
+    @streaming
+    async def WatchJob(self, request, context):  # type: ignore[no-untyped-def]
+        async for job in self.c.jobs.watch(request.job_id):
+            yield job
+
+    @unary
+    async def GetJob(self, request, context):  # type: ignore[no-untyped-def]
+        return self.c.jobs.proto(self.c.jobs.get(request.job_id))
+
+    @unary
+    async def CancelJob(self, request, context):  # type: ignore[no-untyped-def]
+        return self.c.jobs.proto(await self.c.jobs.cancel(request.job_id))
+
+    @unary
+    async def ListJobs(self, request, context):  # type: ignore[no-untyped-def]
+        rows = sorted(self.c.jobs.rows.values(), key=lambda j: j.created_at)
+        if request.vm:
+            vm = self.c.find_vm(request.vm)
+            rows = [j for j in rows if j.vm_id == vm.id]
+        return controller_pb2.ListJobsResponse(jobs=[self.c.jobs.proto(j) for j in rows])
+
+    @unary
+    async def DrainNode(self, request, context):  # type: ignore[no-untyped-def]
+        jobs = await self.c.jobs.drain(request.name, request.params)
+        return controller_pb2.DrainNodeResponse(jobs=[self.c.jobs.proto(j) for j in jobs],
+                                                node=self.node_record(self.c.nodes[request.name]))

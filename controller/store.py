@@ -54,6 +54,20 @@ CREATE TABLE IF NOT EXISTS vms (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS vms_node ON vms(node);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    vm_id TEXT NOT NULL,
+    vm_name TEXT NOT NULL,
+    source TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    status TEXT NOT NULL,
+    params BLOB NOT NULL,
+    stats BLOB,
+    error TEXT NOT NULL DEFAULT '',
+    reservation_id TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    finished_at REAL NOT NULL DEFAULT 0
+);
 """
 
 
@@ -68,6 +82,26 @@ class NodeRow:
     state: str = "ready"
     registered_at: float = 0.0
     last_heartbeat: float = 0.0
+
+
+@dataclass
+class JobRow:
+    id: str
+    vm_id: str
+    vm_name: str
+    source: str
+    destination: str
+    status: str             # setup, active, stop-and-copy, verified, handover, completed, failed, cancelled
+    params: bytes           # MigrationParams
+    stats: bytes = b""      # MigrationStats
+    error: str = ""
+    reservation_id: str = ""
+    created_at: float = 0.0
+    finished_at: float = 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed", "cancelled")
 
 
 @dataclass
@@ -206,6 +240,41 @@ class Store:
 
     async def delete_vm(self, vm_id: str) -> None:
         await self._write(lambda db: db.execute("DELETE FROM vms WHERE id=?", (vm_id,)))
+
+    # -- migration jobs ---------------------------------------------------------------------
+
+    _JOB_COLUMNS = ("id, vm_id, vm_name, source, destination, status, params, stats, error, reservation_id, "
+                    "created_at, finished_at")
+
+    def _job_values(self, job: JobRow) -> tuple:
+        return (job.id, job.vm_id, job.vm_name, job.source, job.destination, job.status, job.params, job.stats,
+                job.error, job.reservation_id, job.created_at, job.finished_at)
+
+    async def load_jobs(self) -> list[JobRow]:
+        def q(db: sqlite3.Connection) -> list[JobRow]:
+            rows = db.execute(f"SELECT {self._JOB_COLUMNS} FROM jobs ORDER BY created_at").fetchall()
+            return [JobRow(*r) for r in rows]
+        return await self._run(q)
+
+    async def put_job(self, job: JobRow) -> None:
+        values = self._job_values(job)
+
+        def q(db: sqlite3.Connection) -> None:
+            db.execute(f"INSERT OR REPLACE INTO jobs({self._JOB_COLUMNS}) VALUES({','.join('?' * 12)})", values)
+        await self._write(q)
+
+    async def commit_migration(self, job: JobRow, vm: VmRow) -> None:
+        """The hand-over record: the VM's new node and the job, in one transaction."""
+        vm.updated_at = time.time()
+        job_values = self._job_values(job)
+        vm_values = (vm.id, vm.name, vm.node, vm.state, vm.desired, vm.memory, vm.shares, vm.grp, vm.backend,
+                     json.dumps(vm.spec, sort_keys=True), json.dumps(vm.placement, sort_keys=True), vm.report,
+                     vm.last_error, vm.created_at, vm.updated_at)
+
+        def q(db: sqlite3.Connection) -> None:
+            db.execute(f"INSERT OR REPLACE INTO jobs({self._JOB_COLUMNS}) VALUES({','.join('?' * 12)})", job_values)
+            db.execute(f"INSERT OR REPLACE INTO vms({self._VM_COLUMNS}) VALUES({','.join('?' * 15)})", vm_values)
+        await self._write(q)
 
     # -- images ----------------------------------------------------------------------------------
 

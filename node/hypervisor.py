@@ -34,6 +34,7 @@ from .machine.state import StateError
 from .machine.devices.virtio_blk import DiskError
 from .phases import Phase, check
 from .store import VM_ID_RE, Store, VmDefinition
+from .tls import TlsFiles
 from .vm import Vm
 
 log = structlog.get_logger("node.hypervisor")
@@ -86,7 +87,8 @@ class Spec:
 
 
 class Hypervisor:
-    def __init__(self, config: NodeConfig, metrics: "object | None" = None) -> None:
+    def __init__(self, config: NodeConfig, metrics: "object | None" = None,
+                 tls: "TlsFiles | None" = None) -> None:
         self.config = config
         self.store = Store(config.data_dir)
         self.admission = Admission(Capacity(config.capacity_memory, config.capacity_vcpus))
@@ -99,6 +101,9 @@ class Hypervisor:
         self._closing = False
         self._busy_wall = 0.0
         self._load = 0.0
+        from .migration.driver import Migrations
+
+        self.migrations = Migrations(self, tls)
 
     # -- lifecycle of the hypervisor itself --------------------------------------------------
 
@@ -130,6 +135,11 @@ class Hypervisor:
         """Stop scheduling; save running VMs first when configured to."""
         self._closing = True
         self._wake.set()
+        for job_id in list(self.migrations.incoming):
+            self.migrations.incoming.pop(job_id).drop("the node is shutting down")
+        for out in list(self.migrations.outgoing.values()):
+            if out.sm.phase.name != "AWAIT_DECISION":
+                self.migrations._abort_out(out, "the node is shutting down")
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -160,10 +170,19 @@ class Hypervisor:
     async def _scheduler(self) -> None:
         target = self.config.slice_seconds
         while not self._closing:
-            runnable = [vm for vm in self.vms.values() if vm.runnable]
+            now = time.monotonic()
+            candidates = [vm for vm in self.vms.values() if vm.runnable]
+            runnable = [vm for vm in candidates if vm.sleep_until <= now]
             if not runnable:
                 self._wake.clear()
-                await self._wake.wait()
+                if candidates:  # all throttled: sleep until the first may run again
+                    wait = min(vm.sleep_until for vm in candidates) - now
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0.0001))
+                    except asyncio.TimeoutError:
+                        pass
+                else:
+                    await self._wake.wait()
                 continue
             for vm in runnable:
                 if not vm.runnable:
@@ -196,6 +215,8 @@ class Hypervisor:
         reason = vm.run_slice(budget)
         elapsed = time.perf_counter() - start
         self._busy_wall += elapsed
+        if vm.throttle > 0:  # auto-converge: hold the VM back for its throttle share
+            vm.sleep_until = time.monotonic() + elapsed * vm.throttle / (1.0 - vm.throttle)
         if self.metrics is not None:
             self.metrics.slice_seconds.observe(elapsed)
             if vm.machine is not None:
@@ -524,6 +545,8 @@ class Hypervisor:
     def write_console(self, vm_id: str, data: bytes) -> int:
         vm = self.get(vm_id)
         check("console-write", vm.phase, vm_id)
+        if vm.migration_paused:
+            raise FailedPrecondition(f"VM {vm_id} is moving to another node; try again in a moment")
         vm.pending_input += data
         if not vm.busy:
             vm.feed_input()
@@ -544,6 +567,13 @@ class Hypervisor:
             if self.vms.get(vm_id) is not vm:
                 return
             await vm.console.wait_beyond(offset)
+
+    def drop_migrated(self, vm: Vm) -> None:
+        """The VM now lives on another node: free this node's copy."""
+        vm.release()
+        self.vms.pop(vm.vm_id, None)
+        self.admission.release(f"vm:{vm.vm_id}")
+        self.store.remove(vm.vm_id)
 
     # -- reservations and node info ---------------------------------------------------------------------
 

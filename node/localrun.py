@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from .machine.machine import Machine, StopReason
+from .machine.system import GuestHung
 
 SLICE = 200_000
 CTRL_A = 0x01
@@ -27,11 +28,12 @@ EXIT_STUCK = 1       # the guest waits for input that can never come
 
 @dataclass
 class RunOutcome:
-    reason: str          # "halted", "limit", "stuck", "quit"
+    reason: str          # "halted", "limit", "stuck", "quit", "hung"
     exit_code: int       # the process exit code to use
     guest_code: int | None
     instructions: int
     seconds: float
+    detail: str = ""
 
     @property
     def mips(self) -> float:
@@ -116,6 +118,7 @@ def run_foreground(machine: Machine, max_instructions: int | None = None,
     start_icount = machine.instructions
     started = time.perf_counter()
     reason = "halted"
+    hung = ""
     with console:
         while True:
             data = console.read_input(0)
@@ -131,7 +134,13 @@ def run_foreground(machine: Machine, max_instructions: int | None = None,
                     reason = "limit"
                     break
                 budget = min(budget, left)
-            stop = machine.run(budget)
+            try:
+                stop = machine.run(budget)
+            except GuestHung as exc:
+                console.flush()
+                hung = str(exc)
+                reason = "hung"
+                break
             console.flush()
             if stop is StopReason.HALTED:
                 reason = "halted"
@@ -152,5 +161,5 @@ def run_foreground(machine: Machine, max_instructions: int | None = None,
     if reason == "halted":
         code = machine.exit_code or 0
         return RunOutcome(reason, code & 0xFF, machine.exit_code, executed, seconds)
-    exit_code = {"limit": EXIT_LIMIT, "stuck": EXIT_STUCK, "quit": 0}[reason]
-    return RunOutcome(reason, exit_code, None, executed, seconds)
+    exit_code = {"limit": EXIT_LIMIT, "stuck": EXIT_STUCK, "quit": 0, "hung": EXIT_STUCK}[reason]
+    return RunOutcome(reason, exit_code, None, executed, seconds, hung)

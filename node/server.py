@@ -27,7 +27,7 @@ def node_daemon(config: NodeConfig, options: ServeOptions, node_options: NodeOpt
     def make(address: str) -> Daemon:
         cfg = dataclasses.replace(config, address=config.address or address)
         metrics = NodeMetrics()
-        hypervisor = Hypervisor(cfg, metrics)
+        hypervisor = Hypervisor(cfg, metrics, options.tls)
         registrar = Registrar(hypervisor, node_options.controller, options.tls) if node_options.controller else None
 
         def add(server: grpc.aio.Server, bound: str) -> None:

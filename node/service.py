@@ -254,3 +254,18 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
     @unary
     async def Release(self, request, context):  # type: ignore[no-untyped-def]
         return node_pb2.ReleaseResponse(released=self.hv.release(request.reservation_id))
+
+    @streaming
+    async def MigrateOut(self, request, context):  # type: ignore[no-untyped-def]
+        async for stats in self.hv.migrations.migrate_out(request):
+            yield node_pb2.MigrationProgress(job_id=request.job_id, stats=stats)
+
+    async def MigrateIn(self, request_iterator, context):  # type: ignore[no-untyped-def]
+        async for ack in self.hv.migrations.migrate_in(request_iterator):
+            yield ack
+
+    @unary
+    async def FinishMigration(self, request, context):  # type: ignore[no-untyped-def]
+        vm, downtime, resumed_at = await self.hv.migrations.finish(request.job_id, request.commit)
+        return node_pb2.FinishMigrationResponse(vm=self._vm(vm) if vm is not None else None,
+                                                downtime_ms=downtime, resumed_at=resumed_at)

@@ -43,6 +43,9 @@ class Vm:
     state_digest: str = ""         # of the final state, once the guest powered off
     idle: bool = False
     busy: bool = False             # a save/export is reading the machine in a thread
+    migration_paused: bool = False # stop-and-copy: the last instruction here has run
+    throttle: float = 0.0          # auto-converge: share of time the VM is held back
+    sleep_until: float = 0.0       # throttled: not runnable before this (monotonic)
     pending_input: bytearray = field(default_factory=bytearray)
     stats: VmStats = field(default_factory=VmStats)
     _dirty_sampled_at: float = 0.0
@@ -58,7 +61,7 @@ class Vm:
     @property
     def runnable(self) -> bool:
         return (self.phase in (Phase.RUNNING, Phase.MIGRATING) and self.machine is not None
-                and not self.idle and not self.busy)
+                and not self.idle and not self.busy and not self.migration_paused)
 
     # -- machine lifecycle -------------------------------------------------------------
 

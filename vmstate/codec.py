@@ -34,10 +34,15 @@ TRAILER = 7     # the whole-stream digest: {"digest": bytes}
 RAW = 8         # a mappable memory region elsewhere in the file
 BOOT = 9        # a boot image segment kept for guest-requested resets
 CONSOLE = 10    # console history bytes
+# Migration streams (FORMAT.md "Migration streams") add:
+ROUND = 11      # a pre-copy round starts: {"round": k}
+FINAL = 12      # stop-and-copy is complete: digest, spot checks, pause time
+ABORT = 13      # the sender gives up: {"reason": ...}
 
 KIND_NAMES = {
     HEADER: "header", BEGIN: "begin", STATE: "state", PAGES: "pages", DISK: "disk",
     END: "end", TRAILER: "trailer", RAW: "raw", BOOT: "boot", CONSOLE: "console",
+    ROUND: "round", FINAL: "final", ABORT: "abort",
 }
 
 

@@ -16,7 +16,7 @@ that means zero; in a migration round, unchanged).
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import zstandard
 
@@ -51,8 +51,10 @@ def _bits(bitmap: bytes) -> list[int]:
 class PageEncoder:
     """Turns pages of a RAM buffer into PAGES payloads."""
 
-    def __init__(self, memory: memoryview, compress: bool = False, level: int = 1) -> None:
+    def __init__(self, memory: memoryview, compress: bool = False, level: int = 1,
+                 canonical: bool = True) -> None:
         self.memory = memory
+        self.canonical = canonical  # keep the canonical digest (snapshot files need it)
         self.compressor = zstandard.ZstdCompressor(level=level) if compress else None
         self.data_pages = 0
         self.zero_pages = 0
@@ -61,18 +63,18 @@ class PageEncoder:
         # Canonical digest of what all_pages() described (see memory_digest).
         self.digest = hashlib.sha256()
 
-    def _payload(self, first: int, data: list[int], zero: list[int], digest: bool = False) -> dict[str, Any]:
+    def _payload(self, first: int, data: list[int], zero: list[int], digest: bool = False,
+                 window: bytes | None = None) -> dict[str, Any]:
         mem = self.memory
         if len(data) == WINDOW:
-            start = first << PAGE_SHIFT
-            blob = mem[start:start + WINDOW_BYTES].tobytes()
+            blob = window if window is not None else mem[first << PAGE_SHIFT:(first + WINDOW) << PAGE_SHIFT].tobytes()
         else:
             blob = b"".join(mem[(first + i) << PAGE_SHIFT:(first + i + 1) << PAGE_SHIFT].tobytes() for i in data)
         self.data_pages += len(data)
         self.zero_pages += len(zero)
         self.raw_bytes += len(blob)
         payload: dict[str, Any] = {"first": first, "data_map": _bitmap(data), "zero_map": _bitmap(zero)}
-        if digest:
+        if digest and self.canonical:
             self.digest.update(first.to_bytes(8, "little"))
             self.digest.update(payload["data_map"])
             self.digest.update(blob)
@@ -90,16 +92,17 @@ class PageEncoder:
         for first in range(0, npages, WINDOW):
             start = first << PAGE_SHIFT
             count = min(WINDOW, npages - first)
-            chunk = mem[start:start + count * PAGE_SIZE]
-            if chunk.tobytes() == (ZERO_WINDOW if count == WINDOW else bytes(count * PAGE_SIZE)):
+            window = mem[start:start + count * PAGE_SIZE].tobytes()
+            if window == (ZERO_WINDOW if count == WINDOW else bytes(count * PAGE_SIZE)):
                 self.zero_pages += count
                 continue
-            data = []
-            for i in range(count):
-                if chunk[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT].tobytes() != ZERO_PAGE:
-                    data.append(i)
+            if count == WINDOW and window.find(ZERO_PAGE) < 0:
+                # No run of 4 KiB zeros anywhere: every page holds data (one C-level scan).
+                yield self._payload(first, list(range(WINDOW)), [], digest=True, window=window)
+                continue
+            data = [i for i in range(count) if window[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT] != ZERO_PAGE]
             self.zero_pages += count - len(data)
-            yield self._payload(first, data, [], digest=True)
+            yield self._payload(first, data, [], digest=True, window=window if len(data) == WINDOW else None)
 
     def pages(self, page_numbers: Iterable[int]) -> Iterator[dict[str, Any]]:
         """The given pages (sorted): non-zero ones as data, zero ones as bits."""
@@ -124,13 +127,16 @@ class PageDecoder:
     digest of what it applied (equal to the encoder's canonical digest when the
     records came from :meth:`PageEncoder.all_pages`)."""
 
-    def __init__(self, ram: Any) -> None:
+    def __init__(self, ram: Any, canonical: bool = True,
+                 on_page: "Callable[[int, bytes | None], None] | None" = None) -> None:
         self.ram = ram
         self.npages = ram.size >> PAGE_SHIFT
         self.decompressor = zstandard.ZstdDecompressor()
         self.data_pages = 0
         self.zero_pages = 0
         self.digest = hashlib.sha256()
+        self.canonical = canonical
+        self.on_page = on_page  # told of every page applied (contents, or None for zero)
 
     def apply(self, payload: dict[str, Any]) -> None:
         try:
@@ -160,7 +166,7 @@ class PageDecoder:
                 raise FormatError(f"undecodable compressed pages ({exc})") from None
         if len(blob) != expected:
             raise FormatError(f"pages record holds {len(blob)} bytes for {len(data)} pages")
-        if data:
+        if data and self.canonical:
             self.digest.update(first.to_bytes(8, "little"))
             self.digest.update(data_map)
             self.digest.update(blob)
@@ -168,10 +174,23 @@ class PageDecoder:
         if len(data) == WINDOW:
             ram.write_bytes(first << PAGE_SHIFT, blob)
         else:
-            for n, i in enumerate(data):
-                ram.write_bytes((first + i) << PAGE_SHIFT, blob[n * PAGE_SIZE:(n + 1) * PAGE_SIZE])
+            # One write per run of consecutive pages.
+            view = memoryview(blob)
+            run_start = 0
+            for n in range(1, len(data) + 1):
+                if n == len(data) or data[n] != data[n - 1] + 1:
+                    ram.write_bytes((first + data[run_start]) << PAGE_SHIFT,
+                                    view[run_start * PAGE_SIZE:n * PAGE_SIZE])
+                    run_start = n
         for i in zero:
             ram.write_bytes((first + i) << PAGE_SHIFT, ZERO_PAGE)
+        on_page = self.on_page
+        if on_page is not None:
+            view = memoryview(blob)
+            for n, i in enumerate(data):
+                on_page(first + i, view[n * PAGE_SIZE:(n + 1) * PAGE_SIZE])
+            for i in zero:
+                on_page(first + i, None)
         self.data_pages += len(data)
         self.zero_pages += len(zero)
 

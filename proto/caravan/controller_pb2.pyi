@@ -18,6 +18,76 @@ NODE_STATE_UNSPECIFIED: NodeState
 NODE_STATE_READY: NodeState
 NODE_STATE_DOWN: NodeState
 
+class MigrateRequest(_message.Message):
+    __slots__ = ("vm", "destination", "params")
+    VM_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    vm: str
+    destination: str
+    params: _node_pb2.MigrationParams
+    def __init__(self, vm: _Optional[str] = ..., destination: _Optional[str] = ..., params: _Optional[_Union[_node_pb2.MigrationParams, _Mapping]] = ...) -> None: ...
+
+class Job(_message.Message):
+    __slots__ = ("job_id", "vm_id", "vm_name", "source", "destination", "status", "params", "stats", "error", "created_at", "finished_at")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    VM_ID_FIELD_NUMBER: _ClassVar[int]
+    VM_NAME_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    vm_id: str
+    vm_name: str
+    source: str
+    destination: str
+    status: str
+    params: _node_pb2.MigrationParams
+    stats: _node_pb2.MigrationStats
+    error: str
+    created_at: float
+    finished_at: float
+    def __init__(self, job_id: _Optional[str] = ..., vm_id: _Optional[str] = ..., vm_name: _Optional[str] = ..., source: _Optional[str] = ..., destination: _Optional[str] = ..., status: _Optional[str] = ..., params: _Optional[_Union[_node_pb2.MigrationParams, _Mapping]] = ..., stats: _Optional[_Union[_node_pb2.MigrationStats, _Mapping]] = ..., error: _Optional[str] = ..., created_at: _Optional[float] = ..., finished_at: _Optional[float] = ...) -> None: ...
+
+class JobRef(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class ListJobsRequest(_message.Message):
+    __slots__ = ("vm",)
+    VM_FIELD_NUMBER: _ClassVar[int]
+    vm: str
+    def __init__(self, vm: _Optional[str] = ...) -> None: ...
+
+class ListJobsResponse(_message.Message):
+    __slots__ = ("jobs",)
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[Job]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ...) -> None: ...
+
+class DrainNodeRequest(_message.Message):
+    __slots__ = ("name", "params")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    params: _node_pb2.MigrationParams
+    def __init__(self, name: _Optional[str] = ..., params: _Optional[_Union[_node_pb2.MigrationParams, _Mapping]] = ...) -> None: ...
+
+class DrainNodeResponse(_message.Message):
+    __slots__ = ("jobs", "node")
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[Job]
+    node: NodeRecord
+    def __init__(self, jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., node: _Optional[_Union[NodeRecord, _Mapping]] = ...) -> None: ...
+
 class RegisterNodeRequest(_message.Message):
     __slots__ = ("info",)
     INFO_FIELD_NUMBER: _ClassVar[int]

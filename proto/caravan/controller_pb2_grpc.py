@@ -110,6 +110,36 @@ class ControllerServiceStub:
                 request_serializer=caravan_dot_controller__pb2.ControllerWriteConsoleRequest.SerializeToString,
                 response_deserializer=caravan_dot_node__pb2.WriteConsoleResponse.FromString,
                 _registered_method=True)
+        self.Migrate = channel.unary_unary(
+                '/caravan.v1.ControllerService/Migrate',
+                request_serializer=caravan_dot_controller__pb2.MigrateRequest.SerializeToString,
+                response_deserializer=caravan_dot_controller__pb2.Job.FromString,
+                _registered_method=True)
+        self.WatchJob = channel.unary_stream(
+                '/caravan.v1.ControllerService/WatchJob',
+                request_serializer=caravan_dot_controller__pb2.JobRef.SerializeToString,
+                response_deserializer=caravan_dot_controller__pb2.Job.FromString,
+                _registered_method=True)
+        self.GetJob = channel.unary_unary(
+                '/caravan.v1.ControllerService/GetJob',
+                request_serializer=caravan_dot_controller__pb2.JobRef.SerializeToString,
+                response_deserializer=caravan_dot_controller__pb2.Job.FromString,
+                _registered_method=True)
+        self.CancelJob = channel.unary_unary(
+                '/caravan.v1.ControllerService/CancelJob',
+                request_serializer=caravan_dot_controller__pb2.JobRef.SerializeToString,
+                response_deserializer=caravan_dot_controller__pb2.Job.FromString,
+                _registered_method=True)
+        self.ListJobs = channel.unary_unary(
+                '/caravan.v1.ControllerService/ListJobs',
+                request_serializer=caravan_dot_controller__pb2.ListJobsRequest.SerializeToString,
+                response_deserializer=caravan_dot_controller__pb2.ListJobsResponse.FromString,
+                _registered_method=True)
+        self.DrainNode = channel.unary_unary(
+                '/caravan.v1.ControllerService/DrainNode',
+                request_serializer=caravan_dot_controller__pb2.DrainNodeRequest.SerializeToString,
+                response_deserializer=caravan_dot_controller__pb2.DrainNodeResponse.FromString,
+                _registered_method=True)
 
 
 class ControllerServiceServicer:
@@ -209,6 +239,44 @@ class ControllerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Migrate(self, request, context):
+        """Live migration jobs (DESIGN.md §5).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListJobs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DrainNode(self, request, context):
+        """Migrate every VM off a node (placement picks targets) and cordon it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControllerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -286,6 +354,36 @@ def add_ControllerServiceServicer_to_server(servicer, server):
                     servicer.WriteConsole,
                     request_deserializer=caravan_dot_controller__pb2.ControllerWriteConsoleRequest.FromString,
                     response_serializer=caravan_dot_node__pb2.WriteConsoleResponse.SerializeToString,
+            ),
+            'Migrate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Migrate,
+                    request_deserializer=caravan_dot_controller__pb2.MigrateRequest.FromString,
+                    response_serializer=caravan_dot_controller__pb2.Job.SerializeToString,
+            ),
+            'WatchJob': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchJob,
+                    request_deserializer=caravan_dot_controller__pb2.JobRef.FromString,
+                    response_serializer=caravan_dot_controller__pb2.Job.SerializeToString,
+            ),
+            'GetJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJob,
+                    request_deserializer=caravan_dot_controller__pb2.JobRef.FromString,
+                    response_serializer=caravan_dot_controller__pb2.Job.SerializeToString,
+            ),
+            'CancelJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelJob,
+                    request_deserializer=caravan_dot_controller__pb2.JobRef.FromString,
+                    response_serializer=caravan_dot_controller__pb2.Job.SerializeToString,
+            ),
+            'ListJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobs,
+                    request_deserializer=caravan_dot_controller__pb2.ListJobsRequest.FromString,
+                    response_serializer=caravan_dot_controller__pb2.ListJobsResponse.SerializeToString,
+            ),
+            'DrainNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.DrainNode,
+                    request_deserializer=caravan_dot_controller__pb2.DrainNodeRequest.FromString,
+                    response_serializer=caravan_dot_controller__pb2.DrainNodeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -693,6 +791,168 @@ class ControllerService:
             '/caravan.v1.ControllerService/WriteConsole',
             caravan_dot_controller__pb2.ControllerWriteConsoleRequest.SerializeToString,
             caravan_dot_node__pb2.WriteConsoleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Migrate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/caravan.v1.ControllerService/Migrate',
+            caravan_dot_controller__pb2.MigrateRequest.SerializeToString,
+            caravan_dot_controller__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/caravan.v1.ControllerService/WatchJob',
+            caravan_dot_controller__pb2.JobRef.SerializeToString,
+            caravan_dot_controller__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/caravan.v1.ControllerService/GetJob',
+            caravan_dot_controller__pb2.JobRef.SerializeToString,
+            caravan_dot_controller__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/caravan.v1.ControllerService/CancelJob',
+            caravan_dot_controller__pb2.JobRef.SerializeToString,
+            caravan_dot_controller__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/caravan.v1.ControllerService/ListJobs',
+            caravan_dot_controller__pb2.ListJobsRequest.SerializeToString,
+            caravan_dot_controller__pb2.ListJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DrainNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/caravan.v1.ControllerService/DrainNode',
+            caravan_dot_controller__pb2.DrainNodeRequest.SerializeToString,
+            caravan_dot_controller__pb2.DrainNodeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -7,6 +7,148 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class MigrationParams(_message.Message):
+    __slots__ = ("downtime_ms", "max_bandwidth", "auto_converge", "max_rounds", "timeout_seconds", "on_timeout", "compress")
+    DOWNTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_BANDWIDTH_FIELD_NUMBER: _ClassVar[int]
+    AUTO_CONVERGE_FIELD_NUMBER: _ClassVar[int]
+    MAX_ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ON_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    COMPRESS_FIELD_NUMBER: _ClassVar[int]
+    downtime_ms: int
+    max_bandwidth: int
+    auto_converge: bool
+    max_rounds: int
+    timeout_seconds: float
+    on_timeout: str
+    compress: str
+    def __init__(self, downtime_ms: _Optional[int] = ..., max_bandwidth: _Optional[int] = ..., auto_converge: _Optional[bool] = ..., max_rounds: _Optional[int] = ..., timeout_seconds: _Optional[float] = ..., on_timeout: _Optional[str] = ..., compress: _Optional[str] = ...) -> None: ...
+
+class RoundStats(_message.Message):
+    __slots__ = ("round", "pages", "zero_pages", "bytes", "seconds", "dirtied", "bandwidth", "dirty_rate", "throttle")
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    PAGES_FIELD_NUMBER: _ClassVar[int]
+    ZERO_PAGES_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DIRTIED_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_FIELD_NUMBER: _ClassVar[int]
+    DIRTY_RATE_FIELD_NUMBER: _ClassVar[int]
+    THROTTLE_FIELD_NUMBER: _ClassVar[int]
+    round: int
+    pages: int
+    zero_pages: int
+    bytes: int
+    seconds: float
+    dirtied: int
+    bandwidth: float
+    dirty_rate: float
+    throttle: float
+    def __init__(self, round: _Optional[int] = ..., pages: _Optional[int] = ..., zero_pages: _Optional[int] = ..., bytes: _Optional[int] = ..., seconds: _Optional[float] = ..., dirtied: _Optional[int] = ..., bandwidth: _Optional[float] = ..., dirty_rate: _Optional[float] = ..., throttle: _Optional[float] = ...) -> None: ...
+
+class MigrationStats(_message.Message):
+    __slots__ = ("status", "setup_ms", "total_ms", "downtime_ms", "rounds", "transferred_bytes", "remaining_bytes", "total_pages", "zero_pages", "throughput", "dirty_rate", "expected_downtime_ms", "throttle", "state_bytes", "disk_bytes")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SETUP_MS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    DOWNTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    TRANSFERRED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_BYTES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_PAGES_FIELD_NUMBER: _ClassVar[int]
+    ZERO_PAGES_FIELD_NUMBER: _ClassVar[int]
+    THROUGHPUT_FIELD_NUMBER: _ClassVar[int]
+    DIRTY_RATE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_DOWNTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    THROTTLE_FIELD_NUMBER: _ClassVar[int]
+    STATE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DISK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    status: str
+    setup_ms: float
+    total_ms: float
+    downtime_ms: float
+    rounds: _containers.RepeatedCompositeFieldContainer[RoundStats]
+    transferred_bytes: int
+    remaining_bytes: int
+    total_pages: int
+    zero_pages: int
+    throughput: float
+    dirty_rate: float
+    expected_downtime_ms: float
+    throttle: float
+    state_bytes: int
+    disk_bytes: int
+    def __init__(self, status: _Optional[str] = ..., setup_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., downtime_ms: _Optional[float] = ..., rounds: _Optional[_Iterable[_Union[RoundStats, _Mapping]]] = ..., transferred_bytes: _Optional[int] = ..., remaining_bytes: _Optional[int] = ..., total_pages: _Optional[int] = ..., zero_pages: _Optional[int] = ..., throughput: _Optional[float] = ..., dirty_rate: _Optional[float] = ..., expected_downtime_ms: _Optional[float] = ..., throttle: _Optional[float] = ..., state_bytes: _Optional[int] = ..., disk_bytes: _Optional[int] = ...) -> None: ...
+
+class MigrateOutRequest(_message.Message):
+    __slots__ = ("job_id", "vm_id", "destination", "destination_name", "reservation_id", "params")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    VM_ID_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_NAME_FIELD_NUMBER: _ClassVar[int]
+    RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    vm_id: str
+    destination: str
+    destination_name: str
+    reservation_id: str
+    params: MigrationParams
+    def __init__(self, job_id: _Optional[str] = ..., vm_id: _Optional[str] = ..., destination: _Optional[str] = ..., destination_name: _Optional[str] = ..., reservation_id: _Optional[str] = ..., params: _Optional[_Union[MigrationParams, _Mapping]] = ...) -> None: ...
+
+class MigrationProgress(_message.Message):
+    __slots__ = ("job_id", "stats", "error")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    stats: MigrationStats
+    error: str
+    def __init__(self, job_id: _Optional[str] = ..., stats: _Optional[_Union[MigrationStats, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
+
+class MigrationData(_message.Message):
+    __slots__ = ("job_id", "reservation_id", "source", "frames")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    reservation_id: str
+    source: str
+    frames: bytes
+    def __init__(self, job_id: _Optional[str] = ..., reservation_id: _Optional[str] = ..., source: _Optional[str] = ..., frames: _Optional[bytes] = ...) -> None: ...
+
+class MigrationAck(_message.Message):
+    __slots__ = ("kind", "round", "bytes", "error")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    round: int
+    bytes: int
+    error: str
+    def __init__(self, kind: _Optional[str] = ..., round: _Optional[int] = ..., bytes: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+
+class FinishMigrationRequest(_message.Message):
+    __slots__ = ("job_id", "commit")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    commit: bool
+    def __init__(self, job_id: _Optional[str] = ..., commit: _Optional[bool] = ...) -> None: ...
+
+class FinishMigrationResponse(_message.Message):
+    __slots__ = ("vm", "downtime_ms", "resumed_at")
+    VM_FIELD_NUMBER: _ClassVar[int]
+    DOWNTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    RESUMED_AT_FIELD_NUMBER: _ClassVar[int]
+    vm: _types_pb2.Vm
+    downtime_ms: float
+    resumed_at: float
+    def __init__(self, vm: _Optional[_Union[_types_pb2.Vm, _Mapping]] = ..., downtime_ms: _Optional[float] = ..., resumed_at: _Optional[float] = ...) -> None: ...
+
 class GetNodeInfoRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -120,6 +120,21 @@ class NodeServiceStub:
                 request_serializer=caravan_dot_node__pb2.ReleaseRequest.SerializeToString,
                 response_deserializer=caravan_dot_node__pb2.ReleaseResponse.FromString,
                 _registered_method=True)
+        self.MigrateOut = channel.unary_stream(
+                '/caravan.v1.NodeService/MigrateOut',
+                request_serializer=caravan_dot_node__pb2.MigrateOutRequest.SerializeToString,
+                response_deserializer=caravan_dot_node__pb2.MigrationProgress.FromString,
+                _registered_method=True)
+        self.MigrateIn = channel.stream_stream(
+                '/caravan.v1.NodeService/MigrateIn',
+                request_serializer=caravan_dot_node__pb2.MigrationData.SerializeToString,
+                response_deserializer=caravan_dot_node__pb2.MigrationAck.FromString,
+                _registered_method=True)
+        self.FinishMigration = channel.unary_unary(
+                '/caravan.v1.NodeService/FinishMigration',
+                request_serializer=caravan_dot_node__pb2.FinishMigrationRequest.SerializeToString,
+                response_deserializer=caravan_dot_node__pb2.FinishMigrationResponse.FromString,
+                _registered_method=True)
 
 
 class NodeServiceServicer:
@@ -234,6 +249,30 @@ class NodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MigrateOut(self, request, context):
+        """Live migration (DESIGN.md §5). The controller asks the source to send a
+        VM; the source streams vmstate records to the destination (MigrateIn);
+        progress flows back to the controller until the destination has verified
+        the state. The controller then records the new owner and finishes the
+        job on both nodes: commit (destination resumes, source frees its copy)
+        or abort (destination drops its copy, source resumes).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MigrateIn(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FinishMigration(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -321,6 +360,21 @@ def add_NodeServiceServicer_to_server(servicer, server):
                     servicer.Release,
                     request_deserializer=caravan_dot_node__pb2.ReleaseRequest.FromString,
                     response_serializer=caravan_dot_node__pb2.ReleaseResponse.SerializeToString,
+            ),
+            'MigrateOut': grpc.unary_stream_rpc_method_handler(
+                    servicer.MigrateOut,
+                    request_deserializer=caravan_dot_node__pb2.MigrateOutRequest.FromString,
+                    response_serializer=caravan_dot_node__pb2.MigrationProgress.SerializeToString,
+            ),
+            'MigrateIn': grpc.stream_stream_rpc_method_handler(
+                    servicer.MigrateIn,
+                    request_deserializer=caravan_dot_node__pb2.MigrationData.FromString,
+                    response_serializer=caravan_dot_node__pb2.MigrationAck.SerializeToString,
+            ),
+            'FinishMigration': grpc.unary_unary_rpc_method_handler(
+                    servicer.FinishMigration,
+                    request_deserializer=caravan_dot_node__pb2.FinishMigrationRequest.FromString,
+                    response_serializer=caravan_dot_node__pb2.FinishMigrationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -782,6 +836,87 @@ class NodeService:
             '/caravan.v1.NodeService/Release',
             caravan_dot_node__pb2.ReleaseRequest.SerializeToString,
             caravan_dot_node__pb2.ReleaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MigrateOut(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/caravan.v1.NodeService/MigrateOut',
+            caravan_dot_node__pb2.MigrateOutRequest.SerializeToString,
+            caravan_dot_node__pb2.MigrationProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MigrateIn(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/caravan.v1.NodeService/MigrateIn',
+            caravan_dot_node__pb2.MigrationData.SerializeToString,
+            caravan_dot_node__pb2.MigrationAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FinishMigration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/caravan.v1.NodeService/FinishMigration',
+            caravan_dot_node__pb2.FinishMigrationRequest.SerializeToString,
+            caravan_dot_node__pb2.FinishMigrationResponse.FromString,
             options,
             channel_credentials,
             insecure,

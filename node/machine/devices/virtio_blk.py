@@ -33,6 +33,7 @@ S_IOERR = 1
 S_UNSUPP = 2
 
 SEG_MAX = 126
+DIRTY_CHUNK = 1 << 20
 MAX_REQUEST = 4 << 20
 STATE_VERSION = 1
 
@@ -56,6 +57,8 @@ class DiskImage:
         except OSError as exc:
             raise DiskError(f"{path}: cannot open disk image ({exc.strerror})") from None
         self.size = os.fstat(self.fd).st_size
+        # Chunks written since tracking started (a migration resends them).
+        self.dirty_chunks: set[int] | None = None
         if self.size < SECTOR:
             os.close(self.fd)
             raise DiskError(f"{path}: a disk image needs at least one 512-byte sector")
@@ -72,6 +75,22 @@ class DiskImage:
         if self.readonly:
             raise DiskError(f"{self.path}: disk is read-only")
         os.pwrite(self.fd, data, offset)
+        if self.dirty_chunks is not None and data:
+            first, last = offset // DIRTY_CHUNK, (offset + len(data) - 1) // DIRTY_CHUNK
+            self.dirty_chunks.update(range(first, last + 1))
+
+    def track_writes(self) -> None:
+        self.dirty_chunks = set()
+
+    def take_dirty(self) -> list[int]:
+        """Chunk numbers (of DIRTY_CHUNK bytes) written since the last call."""
+        chunks = sorted(self.dirty_chunks or ())
+        if self.dirty_chunks is not None:
+            self.dirty_chunks = set()
+        return chunks
+
+    def stop_tracking(self) -> None:
+        self.dirty_chunks = None
 
     def flush(self) -> None:
         if not self.readonly:

@@ -1,0 +1,284 @@
+"""Migration jobs (DESIGN.md §5): the controller's side of a live migration.
+
+A job reserves capacity on the destination, asks the source to send the VM
+(``MigrateOut``) and relays its progress to watchers. When the destination has
+verified the state, the controller writes the hand-over record — the VM's new
+node and the job's status, in one SQLite transaction — and only then tells the
+destination to resume (``FinishMigration(commit)``) and the source to free its
+paused copy. Before that record any failure or cancel aborts both sides: the
+VM keeps running on the source and the reservation is released. After it the
+job only rolls forward. A controller that restarts finishes what its store
+says: forward for jobs past the record, back for the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import AsyncIterator
+
+import grpc
+import structlog
+
+from caravan import controller_pb2, node_pb2
+
+from . import errors as E
+from .core import Controller, rpc_error
+from .store import JobRow
+
+log = structlog.get_logger("controller.jobs")
+
+RESERVATION_TTL = 3600
+RETRY_SECONDS = 1.0
+ROLL_FORWARD_ATTEMPTS = 60
+ACTIVE = ("setup", "active", "stop-and-copy", "verified")
+
+
+class Jobs:
+    def __init__(self, controller: Controller) -> None:
+        self.c = controller
+        self.rows: dict[str, JobRow] = {}
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.watchers: dict[str, set[asyncio.Queue]] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        for job in await self.c.store.load_jobs():
+            self.rows[job.id] = job
+            if job.finished:
+                continue
+            # The controller stopped mid-job: finish what the store says.
+            if job.status == "handover":
+                self._spawn(job, self._roll_forward(job))
+            else:
+                self._spawn(job, self._roll_back(job, "the controller restarted during the migration", "failed"))
+
+    async def stop(self) -> None:
+        for task in list(self.tasks.values()):
+            task.cancel()
+        for task in list(self.tasks.values()):
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    def _spawn(self, job: JobRow, coro) -> None:  # type: ignore[no-untyped-def]
+        task = asyncio.create_task(coro, name=f"job-{job.id}")
+        self.tasks[job.id] = task
+        task.add_done_callback(lambda _t, job_id=job.id: self.tasks.pop(job_id, None))
+
+    # -- views ----------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobRow:
+        job = self.rows.get(job_id)
+        if job is None:
+            raise E.NotFound(f"no migration job {job_id!r}")
+        return job
+
+    def proto(self, job: JobRow) -> controller_pb2.Job:
+        params = node_pb2.MigrationParams()
+        params.ParseFromString(job.params)
+        stats = node_pb2.MigrationStats()
+        if job.stats:
+            stats.ParseFromString(job.stats)
+        stats.status = job.status
+        return controller_pb2.Job(job_id=job.id, vm_id=job.vm_id, vm_name=job.vm_name, source=job.source,
+                                  destination=job.destination, status=job.status, params=params, stats=stats,
+                                  error=job.error, created_at=job.created_at, finished_at=job.finished_at)
+
+    def _publish(self, job: JobRow) -> None:
+        message = self.proto(job)
+        for queue in self.watchers.get(job.id, ()):
+            queue.put_nowait(message)
+
+    async def watch(self, job_id: str) -> AsyncIterator[controller_pb2.Job]:
+        job = self.get(job_id)
+        queue: asyncio.Queue = asyncio.Queue()
+        self.watchers.setdefault(job_id, set()).add(queue)
+        try:
+            yield self.proto(job)
+            while not job.finished:
+                yield await queue.get()
+                while not queue.empty():
+                    message = queue.get_nowait()
+                    yield message
+        finally:
+            self.watchers[job_id].discard(queue)
+
+    async def _save(self, job: JobRow, status: str | None = None, error: str | None = None) -> None:
+        if status is not None:
+            job.status = status
+        if error is not None:
+            job.error = error
+        if job.finished and not job.finished_at:
+            job.finished_at = time.time()
+        await self.c.store.put_job(job)
+        self._publish(job)
+
+    # -- starting one -----------------------------------------------------------------------------
+
+    async def migrate(self, selector: str, destination: str, params: node_pb2.MigrationParams) -> JobRow:
+        c = self.c
+        vm = c.find_vm(selector)
+        if vm.state not in ("running", "paused"):
+            raise E.FailedPrecondition(f"VM {vm.name} is {vm.state}; only a running or paused VM migrates")
+        busy = [j for j in self.rows.values() if j.vm_id == vm.id and not j.finished]
+        if busy:
+            raise E.FailedPrecondition(f"VM {vm.name} is already migrating (job {busy[0].id})")
+        source = vm.node
+        if c.nodes.get(source) is None or c.nodes[source].state != "ready":
+            raise E.Unavailable(f"the VM's node {source} is not ready")
+        if destination == source:
+            raise E.InvalidArgument(f"VM {vm.name} is already on {source}")
+        decision = c._decide(vm.memory, vm.grp, vm.backend, destination, "spread", avoid=source)
+        dest = decision.node
+        job = JobRow(id=uuid.uuid4().hex[:10], vm_id=vm.id, vm_name=vm.name, source=source, destination=dest,
+                     status="setup", params=params.SerializeToString(), created_at=time.time())
+        try:
+            reservation = await c.node_stub(dest).Reserve(node_pb2.ReserveRequest(
+                reservation_id=f"mig-{job.id}", memory_bytes=vm.memory, vcpus=1, ttl_seconds=RESERVATION_TTL,
+                purpose=f"migration of {vm.name}"))
+        except grpc.RpcError as exc:
+            raise rpc_error(exc, f"node {dest} cannot take VM {vm.name}") from None
+        job.reservation_id = reservation.reservation_id
+        await c.store.put_job(job)
+        self.rows[job.id] = job
+        log.info("migration job started", job_id=job.id, vm=vm.name, source=source, destination=dest)
+        self._spawn(job, self._run(job, params))
+        return job
+
+    # -- running one -------------------------------------------------------------------------------
+
+    async def _run(self, job: JobRow, params: node_pb2.MigrationParams) -> None:
+        c = self.c
+        try:
+            dest = c.nodes[job.destination]
+            request = node_pb2.MigrateOutRequest(job_id=job.id, vm_id=job.vm_id, destination=dest.address,
+                                                 destination_name=dest.name, reservation_id=job.reservation_id,
+                                                 params=params)
+            verified = False
+            async for progress in c.node_stub(job.source).MigrateOut(request):
+                job.stats = progress.stats.SerializeToString()
+                job.status = progress.stats.status or job.status
+                self._publish(job)
+                if progress.stats.status == "verified":
+                    verified = True
+            if not verified:
+                raise E.Unavailable("the source ended the migration without a verified copy")
+        except asyncio.CancelledError:
+            await asyncio.shield(self._roll_back(job, "cancelled", "cancelled"))
+            raise
+        except (grpc.RpcError, E.ControllerError, KeyError) as exc:
+            reason = exc.details() if isinstance(exc, grpc.RpcError) else str(exc)  # type: ignore[attr-defined]
+            await self._roll_back(job, reason, "failed")
+            return
+        # The hand-over record: from here on the job only rolls forward.
+        vm = c.vms.get(job.vm_id)
+        if vm is None:
+            await self._roll_back(job, "the VM was deleted during the migration", "failed")
+            return
+        c.in_flight.add(vm.id)
+        vm.node = job.destination
+        vm.state = "running"
+        job.status = "handover"
+        t_commit = time.time()
+        await c.store.commit_migration(job, vm)
+        log.info("hand-over recorded", job_id=job.id, commit_ms=round((time.time() - t_commit) * 1000, 2))
+        self._publish(job)
+        await self._roll_forward(job)
+
+    async def _roll_forward(self, job: JobRow) -> None:
+        """Resume on the destination, free the source; retry until both answer."""
+        c = self.c
+        c.in_flight.add(job.vm_id)
+        stats = node_pb2.MigrationStats()
+        if job.stats:
+            stats.ParseFromString(job.stats)
+        try:
+            for attempt in range(ROLL_FORWARD_ATTEMPTS):
+                try:
+                    finished = await c.node_stub(job.destination).FinishMigration(
+                        node_pb2.FinishMigrationRequest(job_id=job.id, commit=True))
+                    if finished.downtime_ms:
+                        stats.downtime_ms = finished.downtime_ms
+                    if finished.HasField("vm") and job.vm_id in c.vms:
+                        await c._record(c.vms[job.vm_id], finished.vm)
+                    break
+                except (grpc.RpcError, E.ControllerError) as exc:
+                    if attempt == ROLL_FORWARD_ATTEMPTS - 1:
+                        job.stats = stats.SerializeToString()
+                        await self._save(job, "failed", f"hand-over incomplete: the destination did not resume "
+                                                        f"the VM ({exc})")
+                        return
+                    await asyncio.sleep(RETRY_SECONDS)
+            for attempt in range(ROLL_FORWARD_ATTEMPTS):
+                try:
+                    await c.node_stub(job.source).FinishMigration(
+                        node_pb2.FinishMigrationRequest(job_id=job.id, commit=True))
+                    break
+                except (grpc.RpcError, E.ControllerError):
+                    await asyncio.sleep(RETRY_SECONDS)
+        finally:
+            c.in_flight.discard(job.vm_id)
+        job.stats = stats.SerializeToString()
+        await self._save(job, "completed")
+        log.info("migration job completed", job_id=job.id, vm=job.vm_name, destination=job.destination,
+                 downtime_ms=round(stats.downtime_ms, 2))
+
+    async def _roll_back(self, job: JobRow, reason: str, status: str) -> None:
+        """Before the hand-over record: the VM stays (or becomes) running on the
+        source; the destination drops its copy and its reservation."""
+        c = self.c
+        for node, what in ((job.source, "source"), (job.destination, "destination")):
+            try:
+                await c.node_stub(node).FinishMigration(node_pb2.FinishMigrationRequest(job_id=job.id, commit=False))
+            except (grpc.RpcError, E.ControllerError) as exc:
+                log.warning("could not abort on the " + what, job_id=job.id, node=node, error=str(exc))
+        try:
+            await c.node_stub(job.destination).Release(node_pb2.ReleaseRequest(reservation_id=job.reservation_id))
+        except (grpc.RpcError, E.ControllerError):
+            pass
+        await self._save(job, status, reason)
+        log.warning("migration job rolled back", job_id=job.id, vm=job.vm_name, status=status, reason=reason)
+
+    # -- cancel and drain ------------------------------------------------------------------------------
+
+    async def cancel(self, job_id: str) -> JobRow:
+        job = self.get(job_id)
+        if job.finished:
+            raise E.FailedPrecondition(f"job {job_id} is already {job.status}")
+        if job.status == "handover":
+            raise E.FailedPrecondition(f"job {job_id} is past its hand-over; it can only complete")
+        task = self.tasks.get(job_id)
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        return job
+
+    async def drain(self, node: str, params: node_pb2.MigrationParams) -> list[JobRow]:
+        """Cordon ``node`` and migrate its VMs away, one after another."""
+        c = self.c
+        await c.cordon(node, True)
+        jobs = []
+        for vm in [v for v in c.vms.values() if v.node == node and v.state in ("running", "paused")]:
+            try:
+                job = await self.migrate(vm.id, "", params)
+            except E.ControllerError as exc:
+                log.warning("drain: cannot move VM", vm=vm.name, error=str(exc))
+                failed = JobRow(id=uuid.uuid4().hex[:10], vm_id=vm.id, vm_name=vm.name, source=node,
+                                destination="", status="failed", params=params.SerializeToString(),
+                                error=str(exc), created_at=time.time(), finished_at=time.time())
+                self.rows[failed.id] = failed
+                await c.store.put_job(failed)
+                jobs.append(failed)
+                continue
+            task = self.tasks.get(job.id)
+            if task is not None:
+                await asyncio.shield(task)
+            jobs.append(job)
+        return jobs

@@ -1,0 +1,136 @@
+"""The receiving side of a live migration as a state machine (sans-I/O).
+
+```
+AWAIT_HEADER --HEADER--> RECEIVING --ROUND|PAGES|DISK|STATE|CONSOLE--> RECEIVING
+RECEIVING --FINAL (digest and spot checks verified)--> VERIFIED
+VERIFIED --commit()--> COMMITTED        any phase but COMMITTED --ABORT|abort()--> ABORTED
+```
+
+Frames come from :class:`vmstate.codec.FrameDecoder`; the machine checks
+that each record is legal in the current phase (an illegal pair raises
+:class:`ProtocolError` naming both) and hands the work to a :class:`Target`,
+which builds the VM. The stream is treated as hostile: sizes are checked
+against the reservation before the target allocates memory, and the final
+state is accepted only when the memory digest and the spot checks match.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Protocol
+
+from vmstate import codec
+from vmstate.codec import Frame
+
+
+class Phase(str, enum.Enum):
+    AWAIT_HEADER = "await-header"
+    RECEIVING = "receiving"
+    VERIFIED = "verified"
+    COMMITTED = "committed"
+    ABORTED = "aborted"
+
+
+class ProtocolError(Exception):
+    """The sender broke the protocol (or the state does not verify)."""
+
+
+class Target(Protocol):
+    def build(self, header: dict[str, Any]) -> None: ...
+
+    def pages(self, payload: dict[str, Any]) -> None: ...
+
+    def disk(self, payload: dict[str, Any]) -> None: ...
+
+    def memory_digest(self) -> bytes: ...
+
+    def page_hash(self, page: int) -> int: ...
+
+    def finish(self, hart: dict[str, Any], devices: dict[str, Any], console: tuple[int, bytes] | None,
+               final: dict[str, Any]) -> None: ...
+
+
+class DestinationMachine:
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.phase = Phase.AWAIT_HEADER
+        self.round = -1
+        self.hart: dict[str, Any] | None = None
+        self.devices: dict[str, Any] = {}
+        self.console: tuple[int, bytes] | None = None
+        self.final: dict[str, Any] = {}
+        self.reason = ""
+
+    def _illegal(self, kind: int) -> ProtocolError:
+        return ProtocolError(f"migration destination: a {codec.KIND_NAMES.get(kind, kind)} record "
+                             f"is not allowed in phase {self.phase.name}")
+
+    def feed(self, frame: Frame) -> Phase:
+        kind, p = frame.kind, frame.payload
+        if kind == codec.ABORT:
+            if self.phase is Phase.COMMITTED:
+                raise self._illegal(kind)
+            self.phase = Phase.ABORTED
+            self.reason = str(p.get("reason", "the source gave up"))
+            return self.phase
+        if self.phase is Phase.AWAIT_HEADER:
+            if kind != codec.HEADER:
+                raise self._illegal(kind)
+            if p.get("migration") != 1:
+                raise ProtocolError("migration destination: not a migration stream header")
+            self.target.build(p)
+            self.phase = Phase.RECEIVING
+            return self.phase
+        if self.phase is not Phase.RECEIVING:
+            raise self._illegal(kind)
+        if kind == codec.ROUND:
+            number = p.get("round")
+            if not isinstance(number, int) or number != self.round + 1:
+                raise ProtocolError(f"migration destination: round {number!r} after round {self.round}")
+            self.round = number
+        elif kind == codec.PAGES:
+            self.target.pages(p)
+        elif kind == codec.DISK:
+            self.target.disk(p)
+        elif kind == codec.STATE:
+            name = p.get("name")
+            if name == "hart" and self.hart is None:
+                self.hart = p.get("state")
+            elif isinstance(name, str) and name.startswith("device:") and name[7:] not in self.devices:
+                self.devices[name[7:]] = p.get("state")
+            else:
+                raise ProtocolError(f"migration destination: unexpected state record {name!r}")
+        elif kind == codec.CONSOLE:
+            start, data = p.get("start"), p.get("data")
+            if not isinstance(start, int) or not isinstance(data, bytes):
+                raise ProtocolError("migration destination: malformed console record")
+            self.console = (start, data)
+        elif kind == codec.FINAL:
+            self._verify(p)
+            self.phase = Phase.VERIFIED
+        else:
+            raise self._illegal(kind)
+        return self.phase
+
+    def _verify(self, final: dict[str, Any]) -> None:
+        if self.hart is None:
+            raise ProtocolError("migration destination: the final state has no hart record")
+        if final.get("digest") != self.target.memory_digest():
+            raise ProtocolError("migration destination: memory digest mismatch (the copy is not the source's memory)")
+        for item in final.get("spot", []):
+            page, expected = item
+            if self.target.page_hash(int(page)) != int.from_bytes(expected, "little"):
+                raise ProtocolError(f"migration destination: page {page} differs from the source's")
+        self.final = final
+        self.target.finish(self.hart, self.devices, self.console, final)
+
+    def commit(self) -> None:
+        if self.phase is not Phase.VERIFIED:
+            raise ProtocolError(f"migration destination: 'commit' is not possible in phase {self.phase.name}")
+        self.phase = Phase.COMMITTED
+
+    def abort(self, reason: str) -> None:
+        if self.phase is Phase.COMMITTED:
+            raise ProtocolError("migration destination: 'abort' is not possible in phase COMMITTED")
+        self.phase = Phase.ABORTED
+        self.reason = self.reason or reason

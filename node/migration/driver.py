@@ -1,0 +1,593 @@
+"""Live migration on a node: the asyncio shell around the two state machines.
+
+Source (``MigrateOut``, called by the controller): opens ``MigrateIn`` on the
+destination and streams vmstate frames — header, round 0 (every non-zero
+page, with dirty logging on and the VM running), rounds k (pages dirtied
+during round k-1), then stop-and-copy (VM paused, last dirty pages and disk
+chunks, hart and device records, console history, FINAL with the memory
+digest and spot checks). Progress goes back to the controller after every
+round; the call ends once the destination has verified the state. The paused
+copy then waits for ``FinishMigration``: commit frees it, abort resumes it.
+
+Destination (``MigrateIn``): feeds the frames to :class:`DestinationMachine`;
+:class:`Incoming` builds the VM (capacity from the controller's reservation)
+but resumes it only on ``FinishMigration(commit)``. Anything before that —
+a protocol error, a cancelled stream, an abort — drops the partial copy.
+
+Nothing here blocks the loop for long: frames are built one window of pages at
+a time, and between writes the scheduler keeps running the VM (that is what
+makes it pre-copy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, AsyncIterator
+
+import grpc
+import structlog
+import zstandard
+
+from caravan import node_pb2, node_pb2_grpc
+from vmstate import VmstateError, codec
+from vmstate.pages import PAGE_SHIFT, PAGE_SIZE, PageDecoder, PageEncoder
+
+from .. import errors as E
+from ..console import ConsoleBuffer
+from ..machine.devices.virtio_blk import DIRTY_CHUNK
+from ..machine.loader import Segment
+from ..machine.machine import Machine
+from ..machine.state import StateError
+from ..phases import Phase, check
+from ..store import VmDefinition
+from ..tls import TlsFiles, channel_credentials
+from ..vm import Vm
+from .destination import DestinationMachine, Phase as DestPhase, ProtocolError
+from .digest import MemoryDigest, page_hash
+from .source import IllegalTransition, Next, Params, Round, SourceMachine
+
+if TYPE_CHECKING:
+    from ..hypervisor import Hypervisor
+
+log = structlog.get_logger("node.migration")
+
+SPOT_CHECKS = 32
+BATCH_BYTES = 1 << 20
+MAX_MESSAGE = 256 << 20
+
+
+class MigrationAborted(Exception):
+    """The migration stops before the hand-over; the VM stays on the source."""
+
+
+def params_from_proto(p: node_pb2.MigrationParams) -> Params:
+    try:
+        return Params(downtime_ms=p.downtime_ms or 50, max_bandwidth=p.max_bandwidth,
+                      auto_converge=p.auto_converge, max_rounds=p.max_rounds, timeout=p.timeout_seconds,
+                      on_timeout=p.on_timeout or "abort", compress=p.compress)
+    except ValueError as exc:
+        raise E.InvalidArgument(str(exc)) from None
+
+
+@dataclass
+class Outgoing:
+    job_id: str
+    vm: Vm
+    machine: Machine
+    sm: SourceMachine
+    prior: Phase
+    destination: str
+    started: float = field(default_factory=time.monotonic)
+    setup_ms: float = 0.0
+    sent_bytes: int = 0
+    state_bytes: int = 0
+    disk_bytes: int = 0
+    zero_pages: int = 0
+    paused_at: float = 0.0
+    channel: grpc.aio.Channel | None = None
+    call: Any = None
+    digest: MemoryDigest = field(default_factory=MemoryDigest)
+
+    def stats(self) -> node_pb2.MigrationStats:
+        sm = self.sm
+        elapsed = time.monotonic() - self.started
+        latest = sm.rounds[-1] if sm.rounds else None
+        remaining = latest.dirtied * PAGE_SIZE if latest is not None and sm.phase.name == "ITERATING" else 0
+        return node_pb2.MigrationStats(
+            status=sm.status, setup_ms=self.setup_ms, total_ms=elapsed * 1000,
+            rounds=[node_pb2.RoundStats(round=r.number, pages=r.pages, zero_pages=r.zero_pages, bytes=r.bytes,
+                                        seconds=r.seconds, dirtied=r.dirtied, bandwidth=r.bandwidth,
+                                        dirty_rate=r.dirty_rate, throttle=r.throttle) for r in sm.rounds],
+            transferred_bytes=self.sent_bytes, remaining_bytes=remaining,
+            total_pages=self.machine.ram.npages, zero_pages=self.zero_pages,
+            throughput=self.sent_bytes / elapsed if elapsed > 0 else 0.0,
+            dirty_rate=latest.dirty_rate if latest else 0.0,
+            expected_downtime_ms=sm.expected_downtime_ms, throttle=sm.throttle,
+            state_bytes=self.state_bytes, disk_bytes=self.disk_bytes)
+
+
+class Migrations:
+    """Both sides of every migration this node takes part in."""
+
+    def __init__(self, hv: "Hypervisor", tls: TlsFiles | None) -> None:
+        self.hv = hv
+        self.tls = tls
+        self.outgoing: dict[str, Outgoing] = {}
+        self.incoming: dict[str, Incoming] = {}
+
+    # -- source ------------------------------------------------------------------------
+
+    def _channel(self, address: str) -> grpc.aio.Channel:
+        options = [("grpc.max_receive_message_length", MAX_MESSAGE),
+                   ("grpc.max_send_message_length", MAX_MESSAGE)]
+        if self.tls is None:
+            return grpc.aio.insecure_channel(address, options=options)
+        return grpc.aio.secure_channel(address, channel_credentials(self.tls), options=options)
+
+    async def migrate_out(self, req: node_pb2.MigrateOutRequest) -> AsyncIterator[node_pb2.MigrationStats]:
+        hv = self.hv
+        vm = hv.get(req.vm_id)
+        check("migrate-out", vm.phase, req.vm_id)
+        if req.job_id in self.outgoing or not req.job_id:
+            raise E.AlreadyExists(f"migration job {req.job_id!r} is already running here")
+        if vm.busy or vm.machine is None:
+            raise E.FailedPrecondition(f"VM {req.vm_id} is being saved; try again in a moment")
+        params = params_from_proto(req.params)
+        machine = vm.machine
+        out = Outgoing(req.job_id, vm, machine, SourceMachine(params, machine.ram.npages), vm.phase,
+                       req.destination_name or req.destination)
+        self.outgoing[req.job_id] = out
+        vm.phase = Phase.MIGRATING
+        log.info("migration out", job_id=req.job_id, vm_id=vm.vm_id, destination=out.destination)
+        try:
+            out.channel = self._channel(req.destination)
+            out.call = node_pb2_grpc.NodeServiceStub(out.channel).MigrateIn()
+            async for stats in self._send(out, req, params):
+                yield stats
+        except BaseException as exc:
+            reason = str(exc) if isinstance(exc, (MigrationAborted, E.NodeError)) else \
+                f"{type(exc).__name__}: {exc}" if not isinstance(exc, asyncio.CancelledError) else "cancelled"
+            if isinstance(exc, grpc.RpcError):
+                reason = f"destination: {exc.details()}"  # type: ignore[attr-defined]
+            self._abort_out(out, reason)
+            if isinstance(exc, (MigrationAborted, grpc.RpcError)):
+                raise E.FailedPrecondition(f"migration of {vm.vm_id} aborted: {reason}") from None
+            raise
+
+    async def _write(self, out: Outgoing, frames: list[bytes], first: bool = False,
+                     request: node_pb2.MigrateOutRequest | None = None) -> None:
+        data = b"".join(frames)
+        if first and request is not None:
+            msg = node_pb2.MigrationData(job_id=request.job_id, reservation_id=request.reservation_id,
+                                         source=self.hv.config.name, frames=data)
+        else:
+            msg = node_pb2.MigrationData(frames=data)
+        await out.call.write(msg)
+        out.sent_bytes += len(data)
+
+    def _check_alive(self, out: Outgoing) -> None:
+        vm = out.vm
+        if vm.machine is not out.machine or out.machine.halted or vm.phase is not Phase.MIGRATING:
+            raise MigrationAborted("the guest stopped running during the migration")
+
+    async def _send(self, out: Outgoing, req: node_pb2.MigrateOutRequest,
+                    params: Params) -> AsyncIterator[node_pb2.MigrationStats]:
+        machine, vm, sm = out.machine, out.vm, out.sm
+        ram = machine.ram
+        d = vm.definition
+        header = {
+            "format": [1, 0], "migration": 1, "job_id": req.job_id,
+            "vm": {"vm_id": d.vm_id, "name": d.name, "shares": d.shares, "generation": d.generation,
+                   "image_name": d.image_name},
+            "memory_size": ram.size, "machine": machine.config_state(),
+            "boot": [{"address": s.address, "data": s.data, "memsize": s.memsize} for s in machine.boot_segments()],
+            "disk": {"size": machine.disk.size} if machine.disk is not None else None,
+        }
+        await self._write(out, [codec.encode_frame(codec.HEADER, header)], first=True, request=req)
+        ram.start_dirty_log()
+        if machine.disk is not None:
+            machine.disk.track_writes()
+        sm.begin()
+        out.setup_ms = (time.monotonic() - out.started) * 1000
+        yield out.stats()
+        encoder = PageEncoder(ram.u8, compress=params.compress == "zstd", canonical=False)
+        zstd = zstandard.ZstdCompressor(level=1) if params.compress == "zstd" else None
+        pending: list[int] | None = None
+        pending_disk: list[int] | None = None
+        while True:
+            self._check_alive(out)
+            finished = await self._round(out, encoder, zstd, pending, pending_disk, params)
+            self._check_alive(out)
+            dirty = ram.take_dirty()
+            pending_disk = machine.disk.take_dirty() if machine.disk is not None else None
+            finished.dirtied = len(dirty)
+            decision = sm.round_done(finished, len(dirty), time.monotonic() - out.started)
+            vm.throttle = sm.throttle
+            pending = dirty
+            yield out.stats()
+            if decision is Next.ABORT:
+                raise MigrationAborted(sm.reason)
+            if decision is Next.STOP_AND_COPY:
+                break
+        # Stop-and-copy: the guest's last instruction on this node.
+        sm.stop()
+        vm.migration_paused = True
+        vm.throttle = 0.0
+        out.paused_at = time.time()
+        final_pages = sorted(set(pending) | set(ram.take_dirty()))
+        final_disk = sorted(set(pending_disk or ()) | set(machine.disk.take_dirty() if machine.disk else ()))
+        # Stream the last pages in batches so encoding, transfer and the
+        # destination's writes overlap (the downtime is the longest stage, not the sum).
+        batch = [codec.encode_frame(codec.ROUND, {"round": len(sm.rounds)})]
+        size = len(batch[0])
+        for payload in encoder.pages(final_pages):
+            self._account_pages(out, payload)
+            frame = codec.encode_frame(codec.PAGES, payload)
+            batch.append(frame)
+            size += len(frame)
+            if size >= BATCH_BYTES:
+                await self._write(out, batch)
+                batch, size = [], 0
+        frames = batch + self._disk_frames(out, final_disk, zstd)
+        if vm.pending_input:
+            machine.uart.feed(bytes(vm.pending_input))
+            vm.pending_input.clear()
+        state = [codec.encode_frame(codec.STATE, {"name": "hart", "state": machine.hart.to_state()})]
+        for name, record in machine.device_states().items():
+            state.append(codec.encode_frame(codec.STATE, {"name": f"device:{name}", "state": record}))
+        start, history = vm.console.snapshot()
+        state.append(codec.encode_frame(codec.CONSOLE, {"start": start, "data": history}))
+        out.state_bytes = sum(len(f) for f in state)
+        spots = self._spot_checks(out, req.job_id)
+        state.append(codec.encode_frame(codec.FINAL, {
+            "digest": out.digest.value, "spot": spots, "paused_at": out.paused_at,
+            "instret": machine.instructions}))
+        built = time.time()
+        await self._write(out, frames + state)
+        written = time.time()
+        sm.sent()
+        yield out.stats()
+        await out.call.done_writing()
+        async for ack in out.call:
+            if ack.kind == "verified":
+                sm.verified()
+                log.info("migration verified", job_id=req.job_id, vm_id=vm.vm_id, rounds=len(sm.rounds),
+                         bytes=out.sent_bytes, final_pages=len(final_pages),
+                         build_ms=round((built - out.paused_at) * 1000, 2),
+                         write_ms=round((written - built) * 1000, 2),
+                         verify_ms=round((time.time() - written) * 1000, 2))
+                yield out.stats()
+                return
+            if ack.kind == "error":
+                raise MigrationAborted(f"destination: {ack.error}")
+        raise MigrationAborted("the destination closed the stream without verifying the state")
+
+    def _account_pages(self, out: Outgoing, payload: dict[str, Any]) -> None:
+        """Fold the pages of a payload into the source's memory digest."""
+        first = payload["first"]
+        mem = out.machine.ram.u8
+        data_map = int.from_bytes(payload["data_map"], "little")
+        zero_map = int.from_bytes(payload["zero_map"], "little")
+        if data_map == (1 << 256) - 1:
+            out.digest.set_window(first, mem[first << PAGE_SHIFT:(first + 256) << PAGE_SHIFT])
+            data_map = 0
+        while data_map:
+            low = data_map & -data_map
+            page = first + low.bit_length() - 1
+            out.digest.set(page, mem[page << PAGE_SHIFT:(page + 1) << PAGE_SHIFT])
+            data_map ^= low
+        while zero_map:
+            low = zero_map & -zero_map
+            out.digest.zero(first + low.bit_length() - 1)
+            out.zero_pages += 1
+            zero_map ^= low
+
+    def _disk_frames(self, out: Outgoing, chunks: list[int] | None, zstd: Any) -> list[bytes]:
+        disk = out.machine.disk
+        if disk is None:
+            return []
+        frames = []
+        if chunks is None:  # round 0: every non-zero chunk
+            zero = bytes(DIRTY_CHUNK)
+            chunks = [c for c in range(-(-disk.size // DIRTY_CHUNK))
+                      if disk.read(c * DIRTY_CHUNK, min(DIRTY_CHUNK, disk.size - c * DIRTY_CHUNK)) != zero[:min(DIRTY_CHUNK, disk.size - c * DIRTY_CHUNK)]]
+        for chunk in chunks:
+            offset = chunk * DIRTY_CHUNK
+            length = min(DIRTY_CHUNK, disk.size - offset)
+            if length <= 0:
+                continue
+            data = disk.read(offset, length)
+            payload: dict[str, Any] = {"offset": offset, "length": length}
+            if zstd is not None:
+                payload["data"], payload["zstd"] = zstd.compress(data), True
+            else:
+                payload["data"] = data
+            frame = codec.encode_frame(codec.DISK, payload)
+            out.disk_bytes += len(frame)
+            frames.append(frame)
+        return frames
+
+    async def _round(self, out: Outgoing, encoder: PageEncoder, zstd: Any, pages: list[int] | None,
+                     disk_chunks: list[int] | None, params: Params) -> Round:
+        number = len(out.sm.rounds)
+        finished = Round(number)
+        start = time.monotonic()
+        sent_before = out.sent_bytes
+        batch = [codec.encode_frame(codec.ROUND, {"round": number})]
+        size = len(batch[0])
+        source = encoder.all_pages() if pages is None else encoder.pages(pages)
+        data_before, zero_before = encoder.data_pages, encoder.zero_pages
+        for payload in source:
+            self._account_pages(out, payload)
+            frame = codec.encode_frame(codec.PAGES, payload)
+            batch.append(frame)
+            size += len(frame)
+            if size >= BATCH_BYTES:
+                await self._write(out, batch)
+                batch, size = [], 0
+                await self._pace(out, start, sent_before, params)
+                self._check_alive(out)
+        batch.extend(self._disk_frames(out, disk_chunks, zstd))
+        if batch:
+            await self._write(out, batch)
+        finished.pages = encoder.data_pages - data_before
+        finished.zero_pages = encoder.zero_pages - zero_before if pages is not None else 0
+        finished.bytes = out.sent_bytes - sent_before
+        finished.seconds = max(time.monotonic() - start, 1e-6)
+        return finished
+
+    async def _pace(self, out: Outgoing, start: float, sent_before: int, params: Params) -> None:
+        if params.max_bandwidth:
+            ahead = (out.sent_bytes - sent_before) / params.max_bandwidth - (time.monotonic() - start)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+
+    def _spot_checks(self, out: Outgoing, job_id: str) -> list[list[Any]]:
+        pages = sorted(out.digest.pages)
+        rng = random.Random(job_id)
+        chosen = rng.sample(pages, min(SPOT_CHECKS, len(pages)))
+        mem = out.machine.ram.u8
+        return [[p, page_hash(p, mem[p << PAGE_SHIFT:(p + 1) << PAGE_SHIFT]).to_bytes(16, "little")]
+                for p in chosen]
+
+    def _abort_out(self, out: Outgoing, reason: str) -> None:
+        """Leave the VM running on the source, untouched."""
+        if out.sm.phase.name == "COMMITTED":
+            return
+        out.sm.abort(reason)
+        vm = out.vm
+        vm.migration_paused = False
+        vm.throttle = 0.0
+        if vm.machine is out.machine and vm.phase is Phase.MIGRATING:
+            vm.phase = out.prior
+        if out.machine.disk is not None:
+            out.machine.disk.stop_tracking()
+        if out.call is not None:
+            out.call.cancel()
+        if out.channel is not None:
+            asyncio.get_running_loop().create_task(out.channel.close())
+        self.outgoing.pop(out.job_id, None)
+        self.hv.wake()
+        log.warning("migration aborted; VM stays here", job_id=out.job_id, vm_id=vm.vm_id, reason=reason)
+
+    async def finish(self, job_id: str, commit: bool) -> tuple[Vm | None, float, float]:
+        """The controller's decision for ``job_id`` (idempotent on both sides)."""
+        if job_id in self.incoming:
+            return self._finish_in(self.incoming[job_id], commit)
+        out = self.outgoing.get(job_id)
+        if out is None:
+            return None, 0.0, 0.0
+        if commit:
+            try:
+                out.sm.decide(True)
+            except IllegalTransition as exc:
+                raise E.FailedPrecondition(str(exc)) from None
+            self.outgoing.pop(job_id, None)
+            if out.channel is not None:
+                await out.channel.close()
+            self.hv.drop_migrated(out.vm)
+            log.info("migration committed; source copy freed", job_id=job_id, vm_id=out.vm.vm_id)
+            return None, 0.0, 0.0
+        self._abort_out(out, "aborted by the controller")
+        return out.vm, 0.0, 0.0
+
+    # -- destination -------------------------------------------------------------------------
+
+    async def migrate_in(self, requests: AsyncIterator[node_pb2.MigrationData]) -> AsyncIterator[node_pb2.MigrationAck]:
+        first: node_pb2.MigrationData | None = None
+        incoming: Incoming | None = None
+        received = 0
+        try:
+            async for msg in requests:
+                if first is None:
+                    first = msg
+                    if not msg.job_id or msg.job_id in self.incoming:
+                        raise ProtocolError(f"bad or duplicate migration job {msg.job_id!r}")
+                    incoming = Incoming(self.hv, msg.job_id, msg.reservation_id, msg.source)
+                    self.incoming[msg.job_id] = incoming
+                received += len(msg.frames)
+                for frame in incoming.decoder.feed(msg.frames):  # type: ignore[union-attr]
+                    phase = incoming.machine_sm.feed(frame)  # type: ignore[union-attr]
+                    if phase is DestPhase.ABORTED:
+                        raise ProtocolError(f"aborted by the source: {incoming.machine_sm.reason}")  # type: ignore[union-attr]
+            if incoming is None:
+                raise ProtocolError("empty migration stream")
+            incoming.decoder.close()
+            if incoming.machine_sm.phase is not DestPhase.VERIFIED:
+                raise ProtocolError("the stream ended before the final state")
+            log.info("migration in verified", job_id=incoming.job_id, vm_id=incoming.vm_id, bytes=received,
+                     since_pause_ms=round((time.time() - float(incoming.final.get("paused_at", 0))) * 1000, 2))
+            yield node_pb2.MigrationAck(kind="verified", bytes=received)
+        except (ProtocolError, VmstateError, StateError, E.NodeError, ValueError, KeyError, TypeError) as exc:
+            if incoming is not None:
+                incoming.drop(str(exc))
+                self.incoming.pop(incoming.job_id, None)
+            log.warning("incoming migration refused", job_id=first.job_id if first else "", error=str(exc))
+            yield node_pb2.MigrationAck(kind="error", error=str(exc), bytes=received)
+        except BaseException:
+            if incoming is not None and incoming.machine_sm.phase is not DestPhase.VERIFIED:
+                incoming.drop("the stream from the source broke")
+                self.incoming.pop(incoming.job_id, None)
+            raise
+
+    def _finish_in(self, incoming: "Incoming", commit: bool) -> tuple[Vm | None, float, float]:
+        if commit:
+            try:
+                incoming.machine_sm.commit()
+            except ProtocolError as exc:
+                raise E.FailedPrecondition(str(exc)) from None
+            vm, downtime, resumed_at = incoming.commit()
+            self.incoming.pop(incoming.job_id, None)
+            return vm, downtime, resumed_at
+        incoming.drop("aborted by the controller")
+        self.incoming.pop(incoming.job_id, None)
+        return None, 0.0, 0.0
+
+
+class Incoming:
+    """The VM being built on the destination (the state machine's Target)."""
+
+    def __init__(self, hv: "Hypervisor", job_id: str, reservation_id: str, source: str) -> None:
+        self.hv = hv
+        self.job_id = job_id
+        self.reservation_id = reservation_id
+        self.source = source
+        self.decoder = codec.FrameDecoder()
+        self.machine_sm = DestinationMachine(self)
+        self.vm_id = ""
+        self.machine: Machine | None = None
+        self.vm: Vm | None = None
+        self.pages_decoder: PageDecoder | None = None
+        self.digest = MemoryDigest()
+        self.final: dict[str, Any] = {}
+        self.held = False
+        self.created = False
+        self.zstd = zstandard.ZstdDecompressor()
+
+    # Target --------------------------------------------------------------------------------
+
+    def build(self, header: dict[str, Any]) -> None:
+        hv = self.hv
+        meta = header.get("vm") or {}
+        vm_id = str(meta.get("vm_id") or "")
+        memory = header.get("memory_size")
+        if not isinstance(memory, int) or memory <= 0:
+            raise ProtocolError("bad memory size in the migration header")
+        if memory > hv.config.capacity_memory:
+            raise E.ResourceExhausted(f"the VM has {memory} bytes of memory; this node has {hv.config.capacity_memory}")
+        vm_id = hv._new_id(vm_id)
+        now = time.time()
+        if self.reservation_id:
+            hv.admission.transfer(f"reservation:{self.reservation_id}", f"vm:{vm_id}", memory, 1, now)
+        else:
+            hv.admission.admit(f"vm:{vm_id}", memory, 1, now)
+        self.held = True
+        self.vm_id = vm_id
+        disk = header.get("disk")
+        definition = VmDefinition(
+            vm_id=vm_id, name=str(meta.get("name") or vm_id), memory=memory,
+            shares=int(meta.get("shares") or 1024), backend=hv.config.backend,
+            image_name=str(meta.get("image_name") or ""), disk=disk is not None, created_at=now,
+            generation=int(meta.get("generation") or 1))
+        hv.store.create(definition)
+        self.created = True
+        disk_path = None
+        if disk is not None:
+            disk_path = hv.store.path(vm_id, "disk.img")
+            with open(disk_path, "wb") as f:
+                f.truncate(int(disk["size"]))
+        boot = [Segment(int(s["address"]), bytes(s["data"]), int(s["memsize"])) for s in header.get("boot", [])]
+        try:
+            self.machine = Machine.from_config_state(header["machine"], boot, disk_path, hv.config.backend)
+        except (StateError, ValueError, KeyError) as exc:
+            raise ProtocolError(f"the machine description is unusable: {exc}") from None
+        if self.machine.ram.size != memory:
+            raise ProtocolError("the machine description and the header disagree on memory size")
+        self.definition = definition
+        self.pages_decoder = PageDecoder(self.machine.ram, canonical=False, on_page=self._page)
+
+    def _page(self, page: int, contents: memoryview | None) -> None:
+        if contents is None:
+            self.digest.zero(page)
+        else:
+            self.digest.set(page, contents)
+
+    def pages(self, payload: dict[str, Any]) -> None:
+        self.pages_decoder.apply(payload)  # type: ignore[union-attr]
+
+    def disk(self, payload: dict[str, Any]) -> None:
+        disk = self.machine.disk if self.machine else None
+        if disk is None:
+            raise ProtocolError("disk contents for a VM without a disk")
+        offset, length, data = payload.get("offset"), payload.get("length"), payload.get("data")
+        if (not isinstance(offset, int) or not isinstance(length, int) or not isinstance(data, bytes)
+                or offset < 0 or length <= 0 or length > DIRTY_CHUNK or offset + length > disk.size):
+            raise ProtocolError("malformed disk record")
+        if payload.get("zstd"):
+            data = self.zstd.decompress(data, max_output_size=length)
+        if len(data) != length:
+            raise ProtocolError("a disk record holds the wrong number of bytes")
+        disk.write(offset, data)
+
+    def memory_digest(self) -> bytes:
+        return self.digest.value
+
+    def page_hash(self, page: int) -> int:
+        mem = self.machine.ram.u8  # type: ignore[union-attr]
+        if not 0 <= page < self.machine.ram.npages:  # type: ignore[union-attr]
+            raise ProtocolError(f"spot check of page {page} beyond memory")
+        return page_hash(page, mem[page << PAGE_SHIFT:(page + 1) << PAGE_SHIFT])
+
+    def finish(self, hart: dict[str, Any], devices: dict[str, Any], console: tuple[int, bytes] | None,
+               final: dict[str, Any]) -> None:
+        machine = self.machine
+        assert machine is not None
+        try:
+            machine.restore_states(hart, devices)
+        except (StateError, ValueError, KeyError, TypeError) as exc:
+            raise ProtocolError(f"the final state is unusable: {exc}") from None
+        limit = self.hv.config.console_limit
+        buffer = ConsoleBuffer(limit, console[0], console[1]) if console else ConsoleBuffer(limit)
+        vm = Vm(self.definition, self.hv.store, buffer)
+        vm.attach(machine)
+        vm.phase = Phase.PAUSED
+        self.vm = vm
+        self.final = final
+
+    # lifecycle ------------------------------------------------------------------------------
+
+    def commit(self) -> tuple[Vm, float, float]:
+        vm = self.vm
+        assert vm is not None
+        hv = self.hv
+        hv.vms[vm.vm_id] = vm
+        vm.phase = Phase.RUNNING
+        resumed_at = time.time()
+        hv.wake()
+        vm.definition.desired = "running"
+        hv.store.save(vm.definition)
+        downtime = (resumed_at - float(self.final.get("paused_at", resumed_at))) * 1000
+        log.info("migration in committed; VM resumed", job_id=self.job_id, vm_id=vm.vm_id,
+                 downtime_ms=round(downtime, 2))
+        return vm, downtime, resumed_at
+
+    def drop(self, reason: str) -> None:
+        """Discard the partial copy and give its capacity back."""
+        try:
+            self.machine_sm.abort(reason)
+        except ProtocolError:
+            return
+        if self.vm is not None:
+            self.vm.release()
+        elif self.machine is not None:
+            self.machine.close()
+        if self.created:
+            self.hv.store.remove(self.vm_id)
+        if self.held:
+            self.hv.admission.release(f"vm:{self.vm_id}")
+        log.info("incoming migration dropped", job_id=self.job_id, vm_id=self.vm_id, reason=reason)
+

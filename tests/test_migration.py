@@ -1,0 +1,165 @@
+"""Live migration on a real 3-node cluster, through the CLI: a running
+dirtier moved A->B->C->A ends exactly as a run that never moved; cancelled or
+failed migrations leave the VM running on its source; a workload that never
+converges aborts cleanly, and with auto-converge completes; drain empties a
+node."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from caravan import node_pb2, node_pb2_grpc
+from clusters import Cluster
+from node.guestconfig import patch
+from support import guest, run_caravan
+from vmstate import snapshot as vmsnap
+
+
+@pytest.fixture
+def cluster(tmp_path: Path):  # type: ignore[no-untyped-def]
+    c = Cluster(tmp_path / "cluster")
+    c.run("cluster", "up", "--nodes", "3", "--node-timeout", "3")
+    yield c
+    c.run("cluster", "down", check=False)
+
+
+def instructions(c: Cluster, vm: str) -> int:
+    return int(c.vms()[vm]["vm"]["stats"]["instructions"])
+
+
+def node_of(c: Cluster, vm: str) -> str:
+    return c.vms()[vm]["vm"]["node"]
+
+
+def assert_running_on(c: Cluster, vm: str, node: str) -> None:
+    record = c.vms()[vm]["vm"]
+    assert record["node"] == node and record["state"] == "VM_STATE_RUNNING", record
+    before = instructions(c, vm)
+    c.wait(lambda: instructions(c, vm) > before, timeout=30, what=f"{vm} keeps running on {node}")
+
+
+def test_round_trip_migration_is_bit_identical(cluster: Cluster, tmp_path: Path) -> None:
+    settings = {"iterations": 12000, "working_set_pages": 1024, "report_every": 250}
+    image = tmp_path / "dirtier.elf"
+    image.write_bytes(patch(Path(guest("dirtier")).read_bytes(), "dirtier", settings))
+    ref_out, ref_code, ref_machine = run_caravan(str(image), memory=64 << 20)
+    ref_digest = vmsnap.state_digest(ref_machine)
+    cluster.run("vm", "create", "--image", str(image), "--name", "mover", "--memory", "64M", "--node", "node-1")
+    hops = ["node-2", "node-3", "node-1"]
+    for target in hops:
+        source = node_of(cluster, "mover")
+        job = cluster.json("migrate", "mover", target)
+        assert job["status"] == "completed", job  # type: ignore[index]
+        assert job["source"] == source and job["destination"] == target  # type: ignore[index]
+        assert job["stats"]["downtime_ms"] > 0  # type: ignore[index]
+        assert node_of(cluster, "mover") == target
+    jobs = cluster.json("job", "list", "--vm", "mover")
+    assert [j["destination"] for j in jobs] == hops  # type: ignore[union-attr]
+    assert cluster.vms()["mover"]["vm"]["stats"]["instructions"] != "0"
+    cluster.wait(lambda: cluster.vms()["mover"]["vm"]["state"] == "VM_STATE_STOPPED", timeout=120,
+                 what="dirtier finishes")
+    assert cluster.run("vm", "console", "mover").stdout.encode() == ref_out
+    cluster.wait(lambda: bool(cluster.vms()["mover"]["vm"].get("state_digest")), what="final digest")
+    record = cluster.vms()["mover"]["vm"]
+    assert record["state_digest"] == ref_digest and record["exit_code"] == (ref_code or 0)
+    summary = cluster.run("job", "show", jobs[0]["job_id"]).stdout  # type: ignore[index]
+    assert "downtime" in summary and "ROUND" in summary
+
+
+def test_cancel_or_failure_before_handover_leaves_the_vm_on_its_source(cluster: Cluster) -> None:
+    cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "stay", "--memory", "256M",
+                "--node", "node-1", "--set", "iterations=0", "--set", "working_set_pages=32768",
+                "--set", "spin_per_write=100")
+    cluster.wait(lambda: instructions(cluster, "stay") > 3_000_000, what="working set grows")
+    # Cancel right away (setting up or just started).
+    job = cluster.run("migrate", "stay", "node-2", "--detach", "--max-bandwidth", "4M").stdout.strip()
+    cluster.run("job", "cancel", job)
+    assert cluster.json("job", "show", job)["status"] == "cancelled"  # type: ignore[index]
+    assert_running_on(cluster, "stay", "node-1")
+    # Cancel while iterating (a slow, capped transfer).
+    job = cluster.run("migrate", "stay", "node-2", "--detach", "--max-bandwidth", "4M").stdout.strip()
+    cluster.wait(lambda: cluster.json("job", "show", job)["status"] == "active", what="active")  # type: ignore[index]
+    time.sleep(0.5)
+    cancelled = cluster.run("job", "cancel", job)
+    assert "cancelled" in cancelled.stdout
+    assert cluster.json("job", "show", job)["status"] == "cancelled"  # type: ignore[index]
+    assert_running_on(cluster, "stay", "node-1")
+    # The destination dies mid-transfer: the job fails, the VM stays.
+    job = cluster.run("migrate", "stay", "node-3", "--detach", "--max-bandwidth", "4M").stdout.strip()
+    cluster.wait(lambda: cluster.json("job", "show", job)["status"] == "active", what="active")  # type: ignore[index]
+    node3 = next(n for n in cluster.config["nodes"] if n["name"] == "node-3")
+    os.kill(node3["pid"], signal.SIGKILL)
+    cluster.wait(lambda: cluster.json("job", "show", job)["status"] == "failed", what="fails")  # type: ignore[index]
+    assert_running_on(cluster, "stay", "node-1")
+    free = {n["name"]: int(n["free"]["memory_bytes"]) for n in cluster.json("node", "list")}  # type: ignore[union-attr]
+    assert free["node-2"] == 2 << 30  # the cancelled jobs' reservations were released
+
+
+def test_cancel_after_verification_resumes_on_the_source(cluster: Cluster) -> None:
+    """Stop-and-copy done, destination verified, hand-over not recorded: an
+    abort still leaves the VM running where it was (driven at node level)."""
+    cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "v", "--memory", "32M",
+                "--node", "node-1", "--set", "iterations=0")
+    vm_id = cluster.vms()["v"]["vm"]["vm_id"]
+    nodes = {n["name"]: n["address"] for n in cluster.config["nodes"]}
+    with cluster.tls_channel(nodes["node-1"]) as a, cluster.tls_channel(nodes["node-2"]) as b:
+        src, dst = node_pb2_grpc.NodeServiceStub(a), node_pb2_grpc.NodeServiceStub(b)
+        reservation = dst.Reserve(node_pb2.ReserveRequest(memory_bytes=32 << 20, vcpus=1))
+        statuses = [p.stats.status for p in src.MigrateOut(node_pb2.MigrateOutRequest(
+            job_id="manual", vm_id=vm_id, destination=nodes["node-2"], reservation_id=reservation.reservation_id))]
+        assert statuses[-1] == "verified"
+        before = src.GetVm(node_pb2.VmRef(vm_id=vm_id))
+        assert before.state == 5  # migrating, paused for stop-and-copy
+        time.sleep(0.3)
+        assert src.GetVm(node_pb2.VmRef(vm_id=vm_id)).stats.instructions == before.stats.instructions
+        dst.FinishMigration(node_pb2.FinishMigrationRequest(job_id="manual", commit=False))
+        src.FinishMigration(node_pb2.FinishMigrationRequest(job_id="manual", commit=False))
+        with pytest.raises(grpc.RpcError):
+            dst.GetVm(node_pb2.VmRef(vm_id=vm_id))
+    assert_running_on(cluster, "v", "node-1")
+
+
+HOT = ["--set", "iterations=0", "--set", "working_set_pages=4096", "--set", "writes_per_iteration=512"]
+
+
+def test_a_workload_that_never_converges_aborts_cleanly_or_converges_with_auto_converge(cluster: Cluster) -> None:
+    cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "hot", "--memory", "128M",
+                "--node", "node-1", *HOT)
+    cluster.wait(lambda: instructions(cluster, "hot") > 5_000_000, what="hot")
+    # Capped at 32 MB/s the guest re-dirties its 16 MiB working set faster than
+    # a round can send it: expected downtime stays near 500 ms.
+    aborted = cluster.run("migrate", "hot", "node-2", "--downtime-ms", "20", "--max-bandwidth", "32M",
+                          "--timeout", "5", "--on-timeout", "abort", "-o", "json", check=False)
+    job = json.loads(aborted.stdout)
+    assert aborted.returncode == 1 and job["status"] == "failed"
+    assert "did not converge" in job["error"] and len(job["stats"]["rounds"]) >= 2
+    assert_running_on(cluster, "hot", "node-1")
+    converged = cluster.run("migrate", "hot", "node-2", "--downtime-ms", "20", "--max-bandwidth", "32M",
+                            "--auto-converge", "--timeout", "120", "-o", "json", check=False)
+    job = json.loads(converged.stdout)
+    assert job["status"] == "completed", job
+    assert job["stats"]["throttle"] > 0 and any(r["throttle"] > 0 for r in job["stats"]["rounds"])
+    assert_running_on(cluster, "hot", "node-2")
+
+
+def test_drain_empties_a_node(cluster: Cluster) -> None:
+    for i in range(3):
+        cluster.run("vm", "create", "--image", guest("dirtier"), "--name", f"d{i}", "--memory", "32M",
+                    "--node", "node-3", "--set", "iterations=0")
+    cluster.run("vm", "create", "--image", guest("hello"), "--name", "done", "--node", "node-3")
+    drained = cluster.run("node", "drain", "node-3")
+    assert "3 of 3 VMs moved" in drained.stdout
+    nodes = {n["name"]: n for n in cluster.json("node", "list")}  # type: ignore[union-attr]
+    assert nodes["node-3"]["cordoned"]
+    for i in range(3):
+        assert node_of(cluster, f"d{i}") in ("node-1", "node-2")
+        assert_running_on(cluster, f"d{i}", node_of(cluster, f"d{i}"))
+    assert not [n for n, r in cluster.vms().items() if r["vm"]["node"] == "node-3"
+                and r["vm"]["state"] in ("VM_STATE_RUNNING", "VM_STATE_PAUSED")]
