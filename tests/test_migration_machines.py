@@ -4,6 +4,8 @@ building a real VM from frames and refusing what does not verify."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from node.machine.machine import Machine, MachineConfig, StopReason
@@ -120,6 +122,21 @@ def test_digest_is_incremental_and_matches_a_full_computation() -> None:
     assert d.value == digest_of(memoryview(mem))
 
 
+def test_digest_update_folds_whole_records() -> None:
+    mem = bytearray(os.urandom(8 * PAGE_SIZE))
+    mem[2 * PAGE_SIZE:3 * PAGE_SIZE] = bytes(PAGE_SIZE)
+    view = memoryview(mem)
+    by_record, by_page = MemoryDigest(), MemoryDigest()
+    by_record.update(0, [0, 1, 3, 4, 5, 6, 7], memoryview(bytes(view[:2 * PAGE_SIZE]) + bytes(view[3 * PAGE_SIZE:])), [2])
+    for page in (0, 1, 3, 4, 5, 6, 7):
+        by_page.set(page, view[page * PAGE_SIZE:(page + 1) * PAGE_SIZE])
+    assert by_record.value == by_page.value == digest_of(view)
+    # A page that was data and is now zero leaves the digest.
+    mem[5 * PAGE_SIZE:6 * PAGE_SIZE] = bytes(PAGE_SIZE)
+    by_record.update(0, [], memoryview(b""), [5])
+    assert by_record.value == digest_of(view)
+
+
 # -- the destination, fed real frames ----------------------------------------------------------
 
 
@@ -133,8 +150,7 @@ class Built:
 
     def build(self, header: dict) -> None:
         self.machine = Machine.from_config_state(header["machine"], [], None)
-        self.decoder = PageDecoder(self.machine.ram, canonical=False,
-                                   on_page=lambda p, v: self.digest.zero(p) if v is None else self.digest.set(p, v))
+        self.decoder = PageDecoder(self.machine.ram, canonical=False, on_pages=self.digest.update)
 
     def pages(self, payload: dict) -> None:
         self.decoder.apply(payload)
@@ -157,14 +173,9 @@ class Built:
 def stream_of(machine: Machine, tamper: str = "") -> list[codec.Frame]:
     frames = [codec.encode_frame(codec.HEADER, {"migration": 1, "machine": machine.config_state()})]
     frames.append(codec.encode_frame(codec.ROUND, {"round": 0}))
-    enc = PageEncoder(machine.ram.u8, canonical=False)
     sent = MemoryDigest()
+    enc = PageEncoder(machine.ram.u8, canonical=False, on_pages=sent.update)
     for payload in enc.all_pages():
-        first = payload["first"]
-        for i in range(256):
-            if payload["data_map"][i // 8] >> (i % 8) & 1:
-                p = first + i
-                sent.set(p, machine.ram.u8[p * PAGE_SIZE:(p + 1) * PAGE_SIZE])
         frames.append(codec.encode_frame(codec.PAGES, payload))
     frames.append(codec.encode_frame(codec.STATE, {"name": "hart", "state": machine.hart.to_state()}))
     for name, state in machine.device_states().items():

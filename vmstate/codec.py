@@ -13,10 +13,14 @@ prefix, before anything is allocated for its body.
 from __future__ import annotations
 
 import struct
-import zlib
 from typing import Any, Iterator, NamedTuple
 
 import msgpack
+
+try:  # the same CRC-32 as zlib's (IEEE 802.3), computed with ISA-L: ~10x faster
+    from isal.isal_zlib import crc32
+except ImportError:  # pragma: no cover - platforms without an isal wheel
+    from zlib import crc32
 
 from .errors import ChecksumError, FormatError, LimitError, TruncatedError
 
@@ -49,7 +53,7 @@ KIND_NAMES = {
 class Frame(NamedTuple):
     kind: int
     payload: dict[str, Any]
-    body: bytes   # the exact bytes that were checksummed (for section digests)
+    body: bytes | memoryview  # the exact bytes that were checksummed (for section digests)
     crc: int
 
     @property
@@ -100,7 +104,7 @@ def frame_parts(kind: int, payload: dict[str, Any]) -> list[bytes]:
         raise LimitError(f"a {KIND_NAMES.get(kind, kind)} record of {length} bytes exceeds the frame limit")
     crc = 0
     for part in parts:
-        crc = zlib.crc32(part, crc)
+        crc = crc32(part, crc)
     parts[0] = FRAME_PREFIX.pack(length, crc)
     return parts
 
@@ -109,7 +113,7 @@ def encode_frame(kind: int, payload: dict[str, Any]) -> bytes:
     return b"".join(frame_parts(kind, payload))
 
 
-def decode_body(body: bytes) -> tuple[int, dict[str, Any]]:
+def decode_body(body: bytes | memoryview) -> tuple[int, dict[str, Any]]:
     try:
         value = msgpack.unpackb(body, raw=False, strict_map_key=True, max_bin_len=MAX_FRAME,
                                 max_str_len=1 << 20, max_array_len=1 << 16, max_map_len=1 << 16)
@@ -132,30 +136,47 @@ class FrameDecoder:
 
     def feed(self, data: bytes | bytearray | memoryview) -> Iterator[Frame]:
         """Yield the frames completed by ``data``. A consumer may stop early;
-        the frames it did not take stay buffered for the next call."""
-        buf = self._buf
-        buf.extend(data)
+        the frames it did not take stay buffered for the next call.
+
+        When nothing is buffered and ``data`` is ``bytes`` or a view of
+        ``bytes`` (immutable), frames are parsed in place: their bodies are
+        views of ``data``, not copies (the migration stream's hot path: whole
+        frames per message)."""
+        if not self._buf and isinstance(data.obj if isinstance(data, memoryview) else data, bytes):
+            yield from self._parse(memoryview(data), in_place=True)
+            return
+        self._buf.extend(data)
+        yield from self._parse(self._buf, in_place=False)
+
+    def _parse(self, buf: bytearray | memoryview, in_place: bool) -> Iterator[Frame]:
         pos = 0
+        size = len(buf)
         try:
-            while len(buf) - pos >= FRAME_PREFIX.size:
+            while size - pos >= FRAME_PREFIX.size:
                 length, crc = FRAME_PREFIX.unpack_from(buf, pos)
                 if length > self.max_frame:
                     raise LimitError(f"record at byte {self.offset + pos} claims {length} bytes "
                                      f"(limit {self.max_frame})")
                 end = pos + FRAME_PREFIX.size + length
-                if len(buf) < end:
+                if size < end:
                     break
-                body = bytes(buf[pos + FRAME_PREFIX.size:end])
-                if zlib.crc32(body) != crc:
+                if in_place:
+                    body: bytes | memoryview = buf[pos + FRAME_PREFIX.size:end]
+                else:
+                    with memoryview(buf) as view:
+                        body = bytes(view[pos + FRAME_PREFIX.size:end])
+                if crc32(body) != crc:
                     raise ChecksumError(f"record at byte {self.offset + pos} is corrupt (crc32 mismatch)")
                 kind, payload = decode_body(body)
                 pos = end
                 self.frame_end = self.offset + end
                 yield Frame(kind, payload, body, crc)
         finally:
-            if pos:
-                del buf[:pos]
-                self.offset += pos
+            if in_place:
+                self._buf.extend(buf[pos:])
+            elif pos:
+                del buf[:pos]  # type: ignore[arg-type]
+            self.offset += pos
 
     def close(self) -> None:
         """The input ended: anything left over is a truncated record."""

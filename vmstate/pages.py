@@ -11,12 +11,20 @@ window-aligned page number ``first``:
 
 A page in neither bitmap is not described by the record (in a snapshot file
 that means zero; in a migration round, unchanged).
+
+Both ends can be told of every record as it is encoded or applied
+(``on_pages(first, data, contents, zero)``: the window's first page number,
+the indices of its data pages, those pages' uncompressed contents
+concatenated, and the indices of its zero pages) — the migration keeps its
+memory digest up to date this way, once per record rather than per page.
 """
 
 from __future__ import annotations
 
 import hashlib
 from typing import Any, Callable, Iterable, Iterator
+
+OnPages = Callable[[int, list[int], memoryview, list[int]], None]
 
 import zstandard
 
@@ -52,8 +60,9 @@ class PageEncoder:
     """Turns pages of a RAM buffer into PAGES payloads."""
 
     def __init__(self, memory: memoryview, compress: bool = False, level: int = 1,
-                 canonical: bool = True) -> None:
+                 canonical: bool = True, on_pages: OnPages | None = None) -> None:
         self.memory = memory
+        self.on_pages = on_pages
         self.canonical = canonical  # keep the canonical digest (snapshot files need it)
         self.compressor = zstandard.ZstdCompressor(level=level) if compress else None
         self.data_pages = 0
@@ -78,6 +87,8 @@ class PageEncoder:
             self.digest.update(first.to_bytes(8, "little"))
             self.digest.update(payload["data_map"])
             self.digest.update(blob)
+        if self.on_pages is not None:
+            self.on_pages(first, data, memoryview(blob), zero)
         if self.compressor is not None and blob:
             blob = self.compressor.compress(blob)
             payload["zstd"] = True
@@ -127,8 +138,7 @@ class PageDecoder:
     digest of what it applied (equal to the encoder's canonical digest when the
     records came from :meth:`PageEncoder.all_pages`)."""
 
-    def __init__(self, ram: Any, canonical: bool = True,
-                 on_page: "Callable[[int, bytes | None], None] | None" = None) -> None:
+    def __init__(self, ram: Any, canonical: bool = True, on_pages: OnPages | None = None) -> None:
         self.ram = ram
         self.npages = ram.size >> PAGE_SHIFT
         self.decompressor = zstandard.ZstdDecompressor()
@@ -136,7 +146,7 @@ class PageDecoder:
         self.zero_pages = 0
         self.digest = hashlib.sha256()
         self.canonical = canonical
-        self.on_page = on_page  # told of every page applied (contents, or None for zero)
+        self.on_pages = on_pages
 
     def apply(self, payload: dict[str, Any]) -> None:
         try:
@@ -184,13 +194,8 @@ class PageDecoder:
                     run_start = n
         for i in zero:
             ram.write_bytes((first + i) << PAGE_SHIFT, ZERO_PAGE)
-        on_page = self.on_page
-        if on_page is not None:
-            view = memoryview(blob)
-            for n, i in enumerate(data):
-                on_page(first + i, view[n * PAGE_SIZE:(n + 1) * PAGE_SIZE])
-            for i in zero:
-                on_page(first + i, None)
+        if self.on_pages is not None:
+            self.on_pages(first, data, memoryview(blob), zero)
         self.data_pages += len(data)
         self.zero_pages += len(zero)
 

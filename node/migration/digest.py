@@ -30,16 +30,24 @@ class MemoryDigest:
         self.pages[page] = new
         self.total = (self.total - old + new) % _MOD
 
-    def set_window(self, first: int, contents: memoryview, page_size: int = 4096) -> None:
-        """``set`` for consecutive pages starting at ``first`` (the hot path of round 0)."""
+    def update(self, first: int, data: list[int], contents: memoryview, zero: list[int],
+               page_size: int = 4096) -> None:
+        """Fold one PAGES record in: data pages ``first + i`` for ``i`` in
+        ``data`` (``contents`` is those pages concatenated) and zero pages
+        ``first + i`` for ``i`` in ``zero``. The hot path of every round, on
+        both ends (a :data:`vmstate.pages.OnPages` hook)."""
         pages = self.pages
         total = self.total
         h = _hash
-        for i in range(len(contents) // page_size):
+        at = 0
+        for i in data:
             page = first + i
-            new = h(contents[i * page_size:(i + 1) * page_size], page)
+            new = h(contents[at:at + page_size], page)
+            at += page_size
             total += new - pages.get(page, 0)
             pages[page] = new
+        for i in zero:
+            total -= pages.pop(first + i, 0)
         self.total = total % _MOD
 
     def zero(self, page: int) -> None:
