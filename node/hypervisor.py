@@ -5,6 +5,10 @@ Everything runs on the node's one asyncio loop. The scheduler task gives each
 runnable VM a slice of guest instructions in turn — sized to about
 ``slice_seconds`` of host time and scaled by the VM's CPU shares — and yields
 to the loop after every slice, so a gRPC call waits at most about one slice.
+A VM that is migrating out gets short slices (``MIGRATING_SLICE``): its
+stream's completions are then served within a fraction of a millisecond, so
+the guest cannot starve its own migration; it still gets every moment the
+stream leaves (bench/migration.py: round 0 of a 1 GiB dirtier ~390 -> ~600 MiB/s).
 A VM in WFI with nothing armed is idle and costs nothing until input arrives.
 Saving state (snapshots, shutdown) runs in a worker thread while the VM is
 held off the scheduler, so the loop never blocks on file I/O of guest memory.
@@ -42,6 +46,7 @@ log = structlog.get_logger("node.hypervisor")
 DEFAULT_SHARES = 1024
 RESERVATION_TTL = 60.0
 SAVED_STATE = "saved.vmstate"
+MIGRATING_SLICE = 0.00025  # seconds: the slice of a VM that is migrating out (module docstring)
 
 
 @dataclass(frozen=True)
@@ -187,7 +192,7 @@ class Hypervisor:
             for vm in runnable:
                 if not vm.runnable:
                     continue
-                self._run_slice(vm, target)
+                self._run_slice(vm, min(target, MIGRATING_SLICE) if vm.phase is Phase.MIGRATING else target)
                 await self._yield()
 
     async def _yield(self) -> None:

@@ -221,6 +221,46 @@ def test_snapshot_on_one_node_restores_on_another_identically(tmp_path: Path) ->
         b.stop()
 
 
+def test_a_paused_vm_migrates_paused_and_then_finishes_identically(tmp_path: Path) -> None:
+    """Node-level migration without a controller: a VM its user paused is
+    still paused on the destination, and resumed there it ends exactly as a
+    run that never moved."""
+    data = image("dirtier", iterations=1500)
+    expected_out, _ = reference(data, tmp_path)
+    ref_path = tmp_path / "ref.elf"
+    ref_path.write_bytes(data)
+    _, _, ref_machine = run_caravan(str(ref_path), memory=32 << 20)
+    a = NodeProcess(tmp_path, "a").start()
+    b = NodeProcess(tmp_path, "b").start()
+    try:
+        a.create("m", data)
+        while a.vm("m").stats.instructions < 1_000_000:
+            time.sleep(0.05)
+        paused = a.stub.PauseVm(node_pb2.VmRef(vm_id="m"))
+        progress = [p.stats.status for p in a.stub.MigrateOut(node_pb2.MigrateOutRequest(
+            job_id="by-hand", vm_id="m", destination=b.address))]
+        assert progress[-1] == "verified"
+        b.stub.FinishMigration(node_pb2.FinishMigrationRequest(job_id="by-hand", commit=True))
+        a.stub.FinishMigration(node_pb2.FinishMigrationRequest(job_id="by-hand", commit=True))
+        with pytest.raises(grpc.RpcError) as gone:
+            a.vm("m")
+        assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+        moved = b.vm("m")
+        assert moved.state == PAUSED and moved.stats.instructions == paused.stats.instructions
+        time.sleep(0.2)
+        assert b.vm("m").stats.instructions == paused.stats.instructions
+        b.stub.ResumeVm(node_pb2.VmRef(vm_id="m"))
+        final = b.wait_state("m", {STOPPED})
+        assert b.console("m") == expected_out
+        while not final.state_digest:
+            time.sleep(0.05)
+            final = b.vm("m")
+        assert final.state_digest == vmsnap.state_digest(ref_machine)
+    finally:
+        a.stop()
+        b.stop()
+
+
 def test_restart_lists_vms_stopped_or_resumes_saved_ones(tmp_path: Path) -> None:
     data = image("dirtier", iterations=2500)
     expected_out, _ = reference(data, tmp_path)

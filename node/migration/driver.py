@@ -22,7 +22,6 @@ makes it pre-copy).
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -31,13 +30,16 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 import grpc
 import structlog
 import zstandard
+from google.protobuf.message import DecodeError
 
-from caravan import node_pb2, node_pb2_grpc
+from caravan import node_pb2
 from vmstate import VmstateError, codec
 from vmstate.pages import PAGE_SHIFT, PAGE_SIZE, PageDecoder, PageEncoder
 
 from .. import errors as E
 from ..console import ConsoleBuffer
+from ..daemon import grpc_options
+from ..machine import hostmem
 from ..machine.devices.virtio_blk import DIRTY_CHUNK
 from ..machine.loader import Segment
 from ..machine.machine import Machine
@@ -46,6 +48,7 @@ from ..phases import Phase, check
 from ..store import VmDefinition
 from ..tls import TlsFiles, channel_credentials
 from ..vm import Vm
+from . import wire
 from .destination import DestinationMachine, Phase as DestPhase, ProtocolError
 from .digest import MemoryDigest, page_hash
 from .source import IllegalTransition, Next, Params, Round, SourceMachine
@@ -57,7 +60,28 @@ log = structlog.get_logger("node.migration")
 
 SPOT_CHECKS = 32
 BATCH_BYTES = 1 << 20
-MAX_MESSAGE = 256 << 20
+
+
+class Batch:
+    """Frames gathered into one message of about ``BATCH_BYTES``, kept as
+    parts (page data is not copied until the message is joined for the wire)."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, kind: int, payload: dict[str, Any]) -> None:
+        parts = codec.frame_parts(kind, payload)
+        self.parts.extend(parts)
+        self.size += sum(len(p) for p in parts)
+
+    @property
+    def full(self) -> bool:
+        return self.size >= BATCH_BYTES
+
+    def take(self) -> list[bytes]:
+        parts, self.parts, self.size = self.parts, [], 0
+        return parts
 
 
 class MigrationAborted(Exception):
@@ -92,6 +116,11 @@ class Outgoing:
     call: Any = None
     digest: MemoryDigest = field(default_factory=MemoryDigest)
 
+    def account_pages(self, first: int, data: list[int], contents: memoryview, zero: list[int]) -> None:
+        """Every PAGES record sent goes through here (the encoder's hook)."""
+        self.digest.update(first, data, contents, zero)
+        self.zero_pages += len(zero)
+
     def stats(self) -> node_pb2.MigrationStats:
         sm = self.sm
         elapsed = time.monotonic() - self.started
@@ -122,8 +151,7 @@ class Migrations:
     # -- source ------------------------------------------------------------------------
 
     def _channel(self, address: str) -> grpc.aio.Channel:
-        options = [("grpc.max_receive_message_length", MAX_MESSAGE),
-                   ("grpc.max_send_message_length", MAX_MESSAGE)]
+        options = grpc_options()
         if self.tls is None:
             return grpc.aio.insecure_channel(address, options=options)
         return grpc.aio.secure_channel(address, channel_credentials(self.tls), options=options)
@@ -145,7 +173,7 @@ class Migrations:
         log.info("migration out", job_id=req.job_id, vm_id=vm.vm_id, destination=out.destination)
         try:
             out.channel = self._channel(req.destination)
-            out.call = node_pb2_grpc.NodeServiceStub(out.channel).MigrateIn()
+            out.call = wire.open_stream(out.channel)
             async for stats in self._send(out, req, params):
                 yield stats
         except BaseException as exc:
@@ -160,14 +188,12 @@ class Migrations:
 
     async def _write(self, out: Outgoing, frames: list[bytes], first: bool = False,
                      request: node_pb2.MigrateOutRequest | None = None) -> None:
-        data = b"".join(frames)
         if first and request is not None:
-            msg = node_pb2.MigrationData(job_id=request.job_id, reservation_id=request.reservation_id,
-                                         source=self.hv.config.name, frames=data)
+            msg = wire.first_message(request.job_id, request.reservation_id, self.hv.config.name, frames)
         else:
-            msg = node_pb2.MigrationData(frames=data)
+            msg = wire.frames_message(frames)
         await out.call.write(msg)
-        out.sent_bytes += len(data)
+        out.sent_bytes += sum(len(f) for f in frames)
 
     def _check_alive(self, out: Outgoing) -> None:
         vm = out.vm
@@ -186,15 +212,21 @@ class Migrations:
             "memory_size": ram.size, "machine": machine.config_state(),
             "boot": [{"address": s.address, "data": s.data, "memsize": s.memsize} for s in machine.boot_segments()],
             "disk": {"size": machine.disk.size} if machine.disk is not None else None,
+            # Where the guest has touched memory: the destination commits it before round 0.
+            "resident": hostmem.resident_runs(ram.data),
         }
         await self._write(out, [codec.encode_frame(codec.HEADER, header)], first=True, request=req)
+        ack = await out.call.read()
+        if ack is grpc.aio.EOF or ack.kind != "ready":
+            raise MigrationAborted(f"destination: {ack.error if ack is not grpc.aio.EOF else 'closed the stream'}")
         ram.start_dirty_log()
         if machine.disk is not None:
             machine.disk.track_writes()
         sm.begin()
         out.setup_ms = (time.monotonic() - out.started) * 1000
         yield out.stats()
-        encoder = PageEncoder(ram.u8, compress=params.compress == "zstd", canonical=False)
+        encoder = PageEncoder(ram.u8, compress=params.compress == "zstd", canonical=False,
+                              on_pages=out.account_pages)
         zstd = zstandard.ZstdCompressor(level=1) if params.compress == "zstd" else None
         pending: list[int] | None = None
         pending_disk: list[int] | None = None
@@ -222,17 +254,13 @@ class Migrations:
         final_disk = sorted(set(pending_disk or ()) | set(machine.disk.take_dirty() if machine.disk else ()))
         # Stream the last pages in batches so encoding, transfer and the
         # destination's writes overlap (the downtime is the longest stage, not the sum).
-        batch = [codec.encode_frame(codec.ROUND, {"round": len(sm.rounds)})]
-        size = len(batch[0])
+        batch = Batch()
+        batch.add(codec.ROUND, {"round": len(sm.rounds)})
         for payload in encoder.pages(final_pages):
-            self._account_pages(out, payload)
-            frame = codec.encode_frame(codec.PAGES, payload)
-            batch.append(frame)
-            size += len(frame)
-            if size >= BATCH_BYTES:
-                await self._write(out, batch)
-                batch, size = [], 0
-        frames = batch + self._disk_frames(out, final_disk, zstd)
+            batch.add(codec.PAGES, payload)
+            if batch.full:
+                await self._write(out, batch.take())
+        frames = batch.take() + self._disk_frames(out, final_disk, zstd)
         if vm.pending_input:
             machine.uart.feed(bytes(vm.pending_input))
             vm.pending_input.clear()
@@ -245,14 +273,14 @@ class Migrations:
         spots = self._spot_checks(out, req.job_id)
         state.append(codec.encode_frame(codec.FINAL, {
             "digest": out.digest.value, "spot": spots, "paused_at": out.paused_at,
-            "instret": machine.instructions}))
+            "instret": machine.instructions, "running": out.prior is Phase.RUNNING}))
         built = time.time()
         await self._write(out, frames + state)
         written = time.time()
         sm.sent()
         yield out.stats()
         await out.call.done_writing()
-        async for ack in out.call:
+        while (ack := await out.call.read()) is not grpc.aio.EOF:
             if ack.kind == "verified":
                 sm.verified()
                 log.info("migration verified", job_id=req.job_id, vm_id=vm.vm_id, rounds=len(sm.rounds),
@@ -265,26 +293,6 @@ class Migrations:
             if ack.kind == "error":
                 raise MigrationAborted(f"destination: {ack.error}")
         raise MigrationAborted("the destination closed the stream without verifying the state")
-
-    def _account_pages(self, out: Outgoing, payload: dict[str, Any]) -> None:
-        """Fold the pages of a payload into the source's memory digest."""
-        first = payload["first"]
-        mem = out.machine.ram.u8
-        data_map = int.from_bytes(payload["data_map"], "little")
-        zero_map = int.from_bytes(payload["zero_map"], "little")
-        if data_map == (1 << 256) - 1:
-            out.digest.set_window(first, mem[first << PAGE_SHIFT:(first + 256) << PAGE_SHIFT])
-            data_map = 0
-        while data_map:
-            low = data_map & -data_map
-            page = first + low.bit_length() - 1
-            out.digest.set(page, mem[page << PAGE_SHIFT:(page + 1) << PAGE_SHIFT])
-            data_map ^= low
-        while zero_map:
-            low = zero_map & -zero_map
-            out.digest.zero(first + low.bit_length() - 1)
-            out.zero_pages += 1
-            zero_map ^= low
 
     def _disk_frames(self, out: Outgoing, chunks: list[int] | None, zstd: Any) -> list[bytes]:
         disk = out.machine.disk
@@ -317,23 +325,17 @@ class Migrations:
         finished = Round(number)
         start = time.monotonic()
         sent_before = out.sent_bytes
-        batch = [codec.encode_frame(codec.ROUND, {"round": number})]
-        size = len(batch[0])
+        batch = Batch()
+        batch.add(codec.ROUND, {"round": number})
         source = encoder.all_pages() if pages is None else encoder.pages(pages)
         data_before, zero_before = encoder.data_pages, encoder.zero_pages
         for payload in source:
-            self._account_pages(out, payload)
-            frame = codec.encode_frame(codec.PAGES, payload)
-            batch.append(frame)
-            size += len(frame)
-            if size >= BATCH_BYTES:
-                await self._write(out, batch)
-                batch, size = [], 0
+            batch.add(codec.PAGES, payload)
+            if batch.full:
+                await self._write(out, batch.take())
                 await self._pace(out, start, sent_before, params)
                 self._check_alive(out)
-        batch.extend(self._disk_frames(out, disk_chunks, zstd))
-        if batch:
-            await self._write(out, batch)
+        await self._write(out, batch.take() + self._disk_frames(out, disk_chunks, zstd))
         finished.pages = encoder.data_pages - data_before
         finished.zero_pages = encoder.zero_pages - zero_before if pages is not None else 0
         finished.bytes = out.sent_bytes - sent_before
@@ -397,23 +399,27 @@ class Migrations:
 
     # -- destination -------------------------------------------------------------------------
 
-    async def migrate_in(self, requests: AsyncIterator[node_pb2.MigrationData]) -> AsyncIterator[node_pb2.MigrationAck]:
+    async def migrate_in(self, requests: AsyncIterator[bytes]) -> AsyncIterator[node_pb2.MigrationAck]:
         first: node_pb2.MigrationData | None = None
         incoming: Incoming | None = None
         received = 0
         try:
-            async for msg in requests:
+            async for raw in requests:
+                msg, data = wire.parse(raw)
                 if first is None:
+                    if msg is None or not msg.job_id or msg.job_id in self.incoming:
+                        raise ProtocolError(f"bad or duplicate migration job {msg.job_id if msg else ''!r}")
                     first = msg
-                    if not msg.job_id or msg.job_id in self.incoming:
-                        raise ProtocolError(f"bad or duplicate migration job {msg.job_id!r}")
                     incoming = Incoming(self.hv, msg.job_id, msg.reservation_id, msg.source)
                     self.incoming[msg.job_id] = incoming
-                received += len(msg.frames)
-                for frame in incoming.decoder.feed(msg.frames):  # type: ignore[union-attr]
+                received += len(data)
+                for frame in incoming.decoder.feed(data):  # type: ignore[union-attr]
                     phase = incoming.machine_sm.feed(frame)  # type: ignore[union-attr]
                     if phase is DestPhase.ABORTED:
                         raise ProtocolError(f"aborted by the source: {incoming.machine_sm.reason}")  # type: ignore[union-attr]
+                if incoming.awaiting_ready:  # type: ignore[union-attr]
+                    await incoming.prepare()  # type: ignore[union-attr]
+                    yield node_pb2.MigrationAck(kind="ready")
             if incoming is None:
                 raise ProtocolError("empty migration stream")
             incoming.decoder.close()
@@ -422,7 +428,8 @@ class Migrations:
             log.info("migration in verified", job_id=incoming.job_id, vm_id=incoming.vm_id, bytes=received,
                      since_pause_ms=round((time.time() - float(incoming.final.get("paused_at", 0))) * 1000, 2))
             yield node_pb2.MigrationAck(kind="verified", bytes=received)
-        except (ProtocolError, VmstateError, StateError, E.NodeError, ValueError, KeyError, TypeError) as exc:
+        except (ProtocolError, VmstateError, StateError, E.NodeError, ValueError, KeyError, TypeError,
+                DecodeError) as exc:
             if incoming is not None:
                 incoming.drop(str(exc))
                 self.incoming.pop(incoming.job_id, None)
@@ -467,6 +474,10 @@ class Incoming:
         self.held = False
         self.created = False
         self.zstd = zstandard.ZstdDecompressor()
+        self.resident: list[tuple[int, int]] = []
+        self.awaiting_ready = False  # the header is built; the source waits for "ready"
+        self.populating = False
+        self.close_pending = False
 
     # Target --------------------------------------------------------------------------------
 
@@ -508,13 +519,44 @@ class Incoming:
         if self.machine.ram.size != memory:
             raise ProtocolError("the machine description and the header disagree on memory size")
         self.definition = definition
-        self.pages_decoder = PageDecoder(self.machine.ram, canonical=False, on_page=self._page)
+        self.resident = self._resident_runs(header.get("resident"), self.machine.ram.npages)
+        self.awaiting_ready = True
+        self.pages_decoder = PageDecoder(self.machine.ram, canonical=False, on_pages=self.digest.update)
 
-    def _page(self, page: int, contents: memoryview | None) -> None:
-        if contents is None:
-            self.digest.zero(page)
-        else:
-            self.digest.set(page, contents)
+    @staticmethod
+    def _resident_runs(value: Any, npages: int) -> list[tuple[int, int]]:
+        if value is None:
+            return []
+        if not isinstance(value, list) or len(value) > npages:
+            raise ProtocolError("malformed resident-memory map in the migration header")
+        runs = []
+        for item in value:
+            if (not isinstance(item, list) or len(item) != 2 or not all(isinstance(v, int) for v in item)
+                    or item[0] < 0 or item[1] <= 0 or item[0] + item[1] > npages):
+                raise ProtocolError("malformed resident-memory map in the migration header")
+            runs.append((item[0], item[1]))
+        return runs
+
+    async def prepare(self) -> None:
+        """Commit the memory the guest uses on the source before round 0, off
+        the event loop (see :mod:`node.machine.hostmem`)."""
+        self.awaiting_ready = False
+        data = self.machine.ram.data  # type: ignore[union-attr]
+        runs, self.resident = self.resident, []
+
+        def commit() -> None:
+            for first, count in runs:
+                if not hostmem.populate(data, first << PAGE_SHIFT, count << PAGE_SHIFT):
+                    return
+        self.populating = True
+        try:
+            await asyncio.to_thread(commit)
+        except MemoryError as exc:
+            raise E.ResourceExhausted(f"cannot take the VM: {exc}") from None
+        finally:
+            self.populating = False
+            if self.close_pending and self.machine is not None:
+                self.machine.close()
 
     def pages(self, payload: dict[str, Any]) -> None:
         self.pages_decoder.apply(payload)  # type: ignore[union-attr]
@@ -565,13 +607,14 @@ class Incoming:
         assert vm is not None
         hv = self.hv
         hv.vms[vm.vm_id] = vm
-        vm.phase = Phase.RUNNING
+        # It continues as it was on the source: running, or paused by its user.
+        vm.phase = Phase.RUNNING if self.final.get("running", True) else Phase.PAUSED
         resumed_at = time.time()
         hv.wake()
         vm.definition.desired = "running"
         hv.store.save(vm.definition)
         downtime = (resumed_at - float(self.final.get("paused_at", resumed_at))) * 1000
-        log.info("migration in committed; VM resumed", job_id=self.job_id, vm_id=vm.vm_id,
+        log.info("migration in committed", job_id=self.job_id, vm_id=vm.vm_id, phase=vm.phase.name,
                  downtime_ms=round(downtime, 2))
         return vm, downtime, resumed_at
 
@@ -583,6 +626,8 @@ class Incoming:
             return
         if self.vm is not None:
             self.vm.release()
+        elif self.populating:
+            self.close_pending = True  # the populating thread holds the memory; close after it
         elif self.machine is not None:
             self.machine.close()
         if self.created:
