@@ -69,7 +69,6 @@ def bench_one(size: int, full: bool, workdir: str) -> dict:
     t_save_z, _ = timed(lambda: S.save(m, zstd, options=S.SaveOptions(compress=True)))
     t_save_m, _ = timed(lambda: S.save(m, mapped, options=S.SaveOptions(mappable=True)))
     m.close()
-    del m
 
     def restore(path: str, **kw: object) -> None:
         restored = S.load(path, **kw)  # type: ignore[arg-type]

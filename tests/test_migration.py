@@ -165,3 +165,20 @@ def test_drain_empties_a_node(cluster: Cluster) -> None:
         assert_running_on(cluster, f"d{i}", node_of(cluster, f"d{i}"))
     assert not [n for n, r in cluster.vms().items() if r["vm"]["node"] == "node-3"
                 and r["vm"]["state"] in ("VM_STATE_RUNNING", "VM_STATE_PAUSED")]
+
+
+def test_demo_runs_the_main_job_and_cleans_up(tmp_path: Path) -> None:
+    """`caravan demo` (the README's first command): a 3-node cluster, the
+    dirtier migrated around it while printing, a gapless console, exit 0,
+    and nothing left running."""
+    demo = Cluster(tmp_path / "demo")
+    proc = demo.run("demo", "--hops", "2", "--dir", str(demo.dir), timeout=300)
+    text = " ".join(proc.stdout.split())  # rich wraps lines at the terminal's width
+    assert "in order, no gaps or repeats" in text, proc.stdout
+    assert text.count("completed, downtime") == 2, proc.stdout
+    assert "cluster stopped" in text
+    config = json.loads((demo.dir / "cluster.json").read_text())
+    for pid in [config["controller_pid"], *(n.get("pid", 0) for n in config["nodes"])]:
+        if pid:
+            with pytest.raises(OSError):
+                os.kill(pid, 0)

@@ -6,7 +6,6 @@ console input and a disk), and OpenSBI booting sbi-hello."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest

@@ -16,6 +16,7 @@ import click
 from controller.client import ClientError
 from .cluster_cmd import certs_group, cluster_group
 from .controller_cmd import controller_group
+from .demo_cmd import demo_command
 from .migrate_cmd import drain_command, job_group, migrate_command
 from .node_cmd import node_group
 from .run import run_command
@@ -37,6 +38,7 @@ cli.add_command(cluster_group)
 cli.add_command(certs_group)
 cli.add_command(vm_group)
 cli.add_command(migrate_command)
+cli.add_command(demo_command)
 cli.add_command(job_group)
 node_group.add_command(drain_command)
 

@@ -14,7 +14,7 @@ from caravan import controller_pb2, node_pb2
 from controller.client import Client, ClusterConfig, cluster_dir, fail
 
 from .options import SIZE
-from .output import emit_json, message, output_option, size, table
+from .output import emit_json, message, output_option, table
 
 dir_option = click.option("--dir", "directory", default=None, type=click.Path(file_okay=False),
                           help="Cluster directory (default ./.caravan, or $CARAVAN_DIR).")

@@ -1,0 +1,384 @@
+#!/usr/bin/env python3
+"""Live migration: Caravan next to raw gRPC and next to QEMU, in one run.
+
+    python bench/migration.py [--sizes 64M,256M,1G] [--rates low,high] [--repeats 5]
+                              [--downtime-ms 20] [--json out.json] [--plot rounds.png]
+
+* Caravan: a two-node cluster (mutual TLS) on this machine; for each memory
+  size and dirty rate a ``dirtier`` VM (working set: half its memory) is
+  migrated back and forth ``--repeats`` times. Reports setup, total and
+  downtime (p50, p99), rounds, bytes, and round-0 throughput.
+* Raw gRPC: one client-streaming call of 1 MiB messages (the size the
+  migration stream uses) between two processes over the same mutual TLS.
+* QEMU: two ``qemu-system-riscv64`` processes running the same dirtier image
+  with the same memory size, migrated over loopback TCP through QMP
+  (``migrate-set-parameters downtime-limit``, ``migrate``, ``query-migrate``),
+  with the bandwidth cap lifted as for Caravan.
+
+Dirty rates: ``low`` spins 200 iterations between writes, ``high`` none.
+Writes JSON (--json) and a PNG of pages sent per round (--plot; needs matplotlib).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Callable
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import grpc  # noqa: E402
+
+from caravan import controller_pb2, node_pb2, types_pb2  # noqa: E402
+from controller.client import Client  # noqa: E402
+from controller.cluster import UpOptions, down, up  # noqa: E402
+from node.guestconfig import patch  # noqa: E402
+from node.machine.memory import format_size, parse_size  # noqa: E402
+
+MIB = 1 << 20
+MESSAGE = 1 << 20
+RATES = {"low": 200, "medium": 20, "high": 0}
+DIRTIER = os.path.join(ROOT, "guests", "bin", "dirtier.elf")
+MIGRATION_TIMEOUT = 120.0  # per migration, both systems (Caravan forces stop-and-copy, QEMU is cancelled)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    k = (len(ordered) - 1) * p
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def dirtier_image(memory: int, rate: str) -> bytes:
+    with open(DIRTIER, "rb") as f:
+        data = f.read()
+    return patch(data, "dirtier", {"iterations": 0, "working_set_pages": memory // 2 // 4096,
+                                   "spin_per_write": RATES[rate], "report_every": 1000})
+
+
+# -- raw gRPC --------------------------------------------------------------------------------
+
+RAW_SERVER = r'''
+import asyncio, sys
+import grpc
+from caravan import node_pb2, node_pb2_grpc
+from node.daemon import SWITCH_INTERVAL, bind, grpc_options
+from node.migration import wire
+from node.server import add_node_service
+from node.tls import TlsFiles
+class Sink(node_pb2_grpc.NodeServiceServicer):
+    async def MigrateIn(self, it, ctx):
+        n = 0
+        async for raw in it:
+            n += len(wire.parse(raw)[1])
+        yield node_pb2.MigrationAck(kind="verified", bytes=n)
+async def main():
+    s = grpc.aio.server(options=grpc_options())
+    add_node_service(Sink(), s)
+    port = bind(s, "127.0.0.1:0", TlsFiles(*sys.argv[1:4]))
+    await s.start()
+    print(port, flush=True)
+    await s.wait_for_termination()
+sys.setswitchinterval(SWITCH_INTERVAL)
+asyncio.run(main())
+'''
+
+
+def raw_grpc_throughput(certs: str, total: int = 512 * MIB) -> float:
+    """One MigrateIn stream between two processes set up as the node daemons
+    are (same gRPC options, mutual TLS, switch interval, bytes-level
+    messages), carrying ``MESSAGE``-byte messages that the sink only counts:
+    the ceiling the migration stream could reach on this machine."""
+    from node.daemon import SWITCH_INTERVAL, grpc_options
+    from node.migration import wire
+    from node.tls import TlsFiles, channel_credentials
+
+    server_files = TlsFiles.in_dir(certs, "node-1")
+    proc = subprocess.Popen([sys.executable, "-c", RAW_SERVER, server_files.ca, server_files.cert, server_files.key],
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    try:
+        port = int(proc.stdout.readline())  # type: ignore[union-attr]
+
+        async def client() -> float:
+            creds = channel_credentials(TlsFiles.in_dir(certs, "node-2"))
+            async with grpc.aio.secure_channel(f"127.0.0.1:{port}", creds, options=grpc_options()) as ch:
+                call = wire.open_stream(ch)
+                payload = os.urandom(MESSAGE)
+                start = time.perf_counter()
+                for _ in range(total // MESSAGE):
+                    await call.write(wire.frames_message([payload]))
+                await call.done_writing()
+                async for _ in call:
+                    pass
+                return total / (time.perf_counter() - start)
+        return asyncio.run(client())
+    finally:
+        sys.setswitchinterval(previous)
+        proc.kill()
+        proc.wait()
+
+
+# -- Caravan ------------------------------------------------------------------------------------
+
+FILLED = "dirtier iter="  # the first progress line: the whole working set has been written once
+FILL_TIMEOUT = 600.0
+
+
+def wait_filled(read: Callable[[], str], what: str) -> None:
+    """Wait until the guest has populated its working set, so round 0 moves real data."""
+    deadline = time.monotonic() + FILL_TIMEOUT
+    while FILLED not in read():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{what}: the dirtier did not fill its working set within {FILL_TIMEOUT:.0f} s")
+        time.sleep(0.2)
+
+
+def console_text(client: Client, name: str) -> str:
+    chunks = client.controller.StreamConsole(controller_pb2.ControllerConsoleRequest(vm=name, follow=False))
+    return b"".join(c.data for c in chunks).decode(errors="replace")
+
+
+def caravan_runs(client: Client, memory: int, rate: str, repeats: int, downtime_ms: float,
+                 warmup: float) -> list[dict]:
+    name = f"dirtier-{format_size(memory)}-{rate}"
+    spec = types_pb2.VmSpec(name=name, memory_bytes=memory, kernel=dirtier_image(memory, rate),
+                            image_name="dirtier.elf")
+    client.controller.CreateVm(controller_pb2.ControllerCreateVmRequest(spec=spec, node="node-1", start=True))
+    wait_filled(lambda: console_text(client, name), name)
+    time.sleep(warmup)
+    params = node_pb2.MigrationParams(downtime_ms=int(downtime_ms), timeout_seconds=int(MIGRATION_TIMEOUT), on_timeout="force")
+    runs = []
+    for i in range(repeats):
+        target = "node-2" if i % 2 == 0 else "node-1"
+        job = client.controller.Migrate(controller_pb2.MigrateRequest(vm=name, destination=target, params=params))
+        final = job
+        for final in client.controller.WatchJob(controller_pb2.JobRef(job_id=job.job_id)):
+            if final.status in ("completed", "failed", "cancelled"):
+                break
+        s = final.stats
+        r0 = s.rounds[0] if s.rounds else None
+        runs.append({
+            "status": final.status, "setup_ms": s.setup_ms, "total_ms": s.total_ms, "downtime_ms": s.downtime_ms,
+            "rounds": len(s.rounds), "bytes": s.transferred_bytes,
+            "round0_mib_s": r0.bandwidth / MIB if r0 else 0.0, "round0_mib": r0.bytes / MIB if r0 else 0.0,
+            "pages_per_round": [r.pages + r.zero_pages for r in s.rounds],
+            "expected_downtime_ms": s.expected_downtime_ms,
+        })
+        time.sleep(0.5)
+    client.controller.StopVm(controller_pb2.VmSelector(vm=name))
+    client.controller.DeleteVm(controller_pb2.VmSelector(vm=name))
+    return runs
+
+
+# -- QEMU -------------------------------------------------------------------------------------
+
+def read_text(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+class Qmp:
+    def __init__(self, path: str) -> None:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX)
+                self.sock.connect(path)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.file = self.sock.makefile("rw")
+        self._read()
+        self.cmd("qmp_capabilities")
+
+    def _read(self) -> dict:
+        while True:
+            msg = json.loads(self.file.readline())
+            if "event" not in msg:
+                return msg
+
+    def cmd(self, name: str, **args: object) -> dict:
+        self.file.write(json.dumps({"execute": name, "arguments": args}) + "\n")
+        self.file.flush()
+        reply = self._read()
+        if "error" in reply:
+            raise RuntimeError(f"QMP {name}: {reply['error']}")
+        return reply.get("return", {})
+
+
+def qemu_runs(memory: int, rate: str, repeats: int, downtime_ms: float, warmup: float, tmp: str) -> list[dict]:
+    qemu = shutil.which("qemu-system-riscv64")
+    if qemu is None:
+        return []
+    image = os.path.join(tmp, f"dirtier-{rate}.elf")
+    with open(image, "wb") as f:
+        f.write(dirtier_image(memory, rate))
+    base = [qemu, "-machine", "virt", "-bios", "none", "-m", f"{memory // MIB}M", "-display", "none",
+            "-monitor", "none", "-kernel", image]
+    runs = []
+    for i in range(repeats):
+        src_qmp, dst_qmp = os.path.join(tmp, "src.qmp"), os.path.join(tmp, "dst.qmp")
+        for p in (src_qmp, dst_qmp):
+            if os.path.exists(p):
+                os.unlink(p)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        serial = os.path.join(tmp, "src.serial")
+        src = subprocess.Popen([*base, "-serial", f"file:{serial}", "-qmp", f"unix:{src_qmp},server=on,wait=off"])
+        dst = subprocess.Popen([*base, "-serial", "null", "-qmp", f"unix:{dst_qmp},server=on,wait=off",
+                                "-incoming", f"tcp:127.0.0.1:{port}"])
+        try:
+            a, b = Qmp(src_qmp), Qmp(dst_qmp)
+            wait_filled(lambda: read_text(serial), "qemu")
+            time.sleep(warmup)
+            for q in (a, b):
+                q.cmd("migrate-set-parameters", **{"downtime-limit": int(downtime_ms),
+                                                   "max-bandwidth": 100 << 30})
+            a.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
+            deadline = time.monotonic() + MIGRATION_TIMEOUT
+            while True:
+                info = a.cmd("query-migrate")
+                if info.get("status") in ("completed", "failed", "cancelled"):
+                    break
+                if time.monotonic() > deadline:  # QEMU has no timeout of its own: give up as Caravan's abort would
+                    info = {**a.cmd("query-migrate"), "status": "timeout"}
+                    a.cmd("migrate_cancel")
+                    break
+                time.sleep(0.01)
+            ram = info.get("ram", {})
+            runs.append({"status": info.get("status"), "setup_ms": float(info.get("setup-time", 0)),
+                         "total_ms": float(info.get("total-time", 0)), "downtime_ms": float(info.get("downtime", 0)),
+                         "rounds": int(ram.get("dirty-sync-count", 0)), "bytes": int(ram.get("transferred", 0)),
+                         "mbps": float(ram.get("mbps", 0))})
+        finally:
+            for p in (src, dst):
+                p.kill()
+                p.wait()
+    return runs
+
+
+# -- report ------------------------------------------------------------------------------------
+
+def summarize(runs: list[dict]) -> dict:
+    ok = [r for r in runs if r["status"] == "completed"]
+    if not ok:
+        return {"completed": 0, "runs": len(runs)}
+    down = [r["downtime_ms"] for r in ok]
+    return {
+        "completed": len(ok), "runs": len(runs),
+        "downtime_ms": {"p50": percentile(down, 0.5), "p99": percentile(down, 0.99), "max": max(down)},
+        "total_ms": {"p50": percentile([r["total_ms"] for r in ok], 0.5),
+                     "p99": percentile([r["total_ms"] for r in ok], 0.99)},
+        "setup_ms": {"p50": percentile([r["setup_ms"] for r in ok], 0.5)},
+        "rounds": {"p50": percentile([r["rounds"] for r in ok], 0.5), "max": max(r["rounds"] for r in ok)},
+        "bytes": {"p50": percentile([r["bytes"] for r in ok], 0.5)},
+    }
+
+
+def plot(results: list[dict], path: str) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"(no plot: matplotlib is not installed; pip install matplotlib to write {path})")
+        return
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for r in results:
+        run = r["caravan_runs"][0] if r["caravan_runs"] else None
+        if run:
+            ax.plot(range(len(run["pages_per_round"])), run["pages_per_round"], marker="o",
+                    label=f"{format_size(r['memory'])} {r['rate']}")
+    ax.set_yscale("log")
+    ax.set_xlabel("round")
+    ax.set_ylabel("pages sent")
+    ax.set_title("Caravan pre-copy: pages sent per round (first migration of each workload)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="64M,256M,1G")
+    parser.add_argument("--rates", default="low,high")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--downtime-ms", type=float, default=20)
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds the guest runs before migrating")
+    parser.add_argument("--no-qemu", action="store_true")
+    parser.add_argument("--json", dest="json_path")
+    parser.add_argument("--plot", default=None)
+    args = parser.parse_args()
+    sizes = [parse_size(s) for s in args.sizes.split(",")]
+    rates = args.rates.split(",")
+    tmp = tempfile.mkdtemp(prefix="caravan-bench-migration-")
+    config = up(os.path.join(tmp, "cluster"), UpOptions(nodes=2, capacity_memory="4G"))
+    results = []
+    try:
+        raw = raw_grpc_throughput(os.path.join(tmp, "cluster", "certs"))
+        print(f"raw gRPC stream (1 MiB messages, mutual TLS): {raw / MIB:.0f} MiB/s")
+        print(f"{'memory':>7} {'rate':<6} {'who':<8} {'ok':>5} {'downtime p50':>12} {'p99':>8} "
+              f"{'total p50':>10} {'rounds':>6} {'MiB sent':>9} {'round-0 MiB/s':>13}")
+        with Client(config, timeout=600) as client:
+            for memory in sizes:
+                for rate in rates:
+                    runs = caravan_runs(client, memory, rate, args.repeats, args.downtime_ms, args.warmup)
+                    summary = summarize(runs)
+                    r0 = [r["round0_mib_s"] for r in runs if r["round0_mib"] >= 8]
+                    entry = {"memory": memory, "rate": rate, "caravan": summary, "caravan_runs": runs,
+                             "round0_mib_s": statistics.median(r0) if r0 else None,
+                             "round0_vs_raw": (statistics.median(r0) * MIB / raw) if r0 else None}
+                    if not args.no_qemu:
+                        qruns = qemu_runs(memory, rate, args.repeats, args.downtime_ms, args.warmup, tmp)
+                        entry["qemu"] = summarize(qruns)
+                        entry["qemu_runs"] = qruns
+                    results.append(entry)
+                    for who in ("caravan", "qemu"):
+                        s = entry.get(who)
+                        if not s or not s.get("completed"):
+                            if s is not None:
+                                print(f"{format_size(memory):>7} {rate:<6} {who:<8} {0:>5}  (no completed run)")
+                            continue
+                        r0s = f"{entry['round0_mib_s']:.0f} ({entry['round0_vs_raw']:.0%})" \
+                            if who == "caravan" and entry["round0_mib_s"] else "-"
+                        print(f"{format_size(memory):>7} {rate:<6} {who:<8} {s['completed']:>2}/{s['runs']:<2} "
+                              f"{s['downtime_ms']['p50']:>10.1f}ms {s['downtime_ms']['p99']:>6.1f}ms "
+                              f"{s['total_ms']['p50']:>8.0f}ms {s['rounds']['p50']:>6.0f} "
+                              f"{s['bytes']['p50'] / MIB:>9.1f} {r0s:>13}", flush=True)
+    finally:
+        down(os.path.join(tmp, "cluster"))
+        shutil.rmtree(tmp, ignore_errors=True)
+    out = {"benchmark": "migration", "downtime_limit_ms": args.downtime_ms, "raw_grpc_mib_s": raw / MIB,
+           "message_bytes": MESSAGE, "results": results}
+    if args.json_path:
+        with open(args.json_path, "w") as f:
+            json.dump(out, f, indent=2)
+        print(f"wrote {args.json_path}")
+    if args.plot:
+        plot(results, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
