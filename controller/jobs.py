@@ -233,7 +233,10 @@ class Jobs:
         c = self.c
         for node, what in ((job.source, "source"), (job.destination, "destination")):
             try:
-                await c.node_stub(node).FinishMigration(node_pb2.FinishMigrationRequest(job_id=job.id, commit=False))
+                finished = await c.node_stub(node).FinishMigration(
+                    node_pb2.FinishMigrationRequest(job_id=job.id, commit=False))
+                if what == "source" and finished.HasField("vm") and job.vm_id in c.vms:
+                    await c._record(c.vms[job.vm_id], finished.vm)  # running (or paused) there again
             except (grpc.RpcError, E.ControllerError) as exc:
                 log.warning("could not abort on the " + what, job_id=job.id, node=node, error=str(exc))
         try:
@@ -269,6 +272,11 @@ class Jobs:
             try:
                 job = await self.migrate(vm.id, "", params)
             except E.ControllerError as exc:
+                current = c.vms.get(vm.id)
+                if current is None or current.state not in ("running", "paused"):
+                    # It stopped (or was removed) while earlier VMs moved: nothing left to move.
+                    log.info("drain: VM no longer runs; nothing to move", vm=vm.name)
+                    continue
                 log.warning("drain: cannot move VM", vm=vm.name, error=str(exc))
                 failed = JobRow(id=uuid.uuid4().hex[:10], vm_id=vm.id, vm_name=vm.name, source=node,
                                 destination="", status="failed", params=params.SerializeToString(),

@@ -44,6 +44,7 @@ class Vm:
     idle: bool = False
     busy: bool = False             # a save/export is reading the machine in a thread
     migration_paused: bool = False # stop-and-copy: the last instruction here has run
+    frozen: bool = False           # migrating out while paused by its user: it stays paused
     throttle: float = 0.0          # auto-converge: share of time the VM is held back
     sleep_until: float = 0.0       # throttled: not runnable before this (monotonic)
     pending_input: bytearray = field(default_factory=bytearray)
@@ -61,7 +62,7 @@ class Vm:
     @property
     def runnable(self) -> bool:
         return (self.phase in (Phase.RUNNING, Phase.MIGRATING) and self.machine is not None
-                and not self.idle and not self.busy and not self.migration_paused)
+                and not self.idle and not self.busy and not self.migration_paused and not self.frozen)
 
     # -- machine lifecycle -------------------------------------------------------------
 

@@ -38,8 +38,10 @@ def node_of(c: Cluster, vm: str) -> str:
 
 
 def assert_running_on(c: Cluster, vm: str, node: str) -> None:
-    record = c.vms()[vm]["vm"]
-    assert record["node"] == node and record["state"] == "VM_STATE_RUNNING", record
+    def there() -> bool:  # the controller learns a node-level change at the next heartbeat
+        record = c.vms()[vm]["vm"]
+        return record["node"] == node and record["state"] == "VM_STATE_RUNNING"
+    c.wait(there, timeout=10, what=f"{vm} reported running on {node}")
     before = instructions(c, vm)
     c.wait(lambda: instructions(c, vm) > before, timeout=30, what=f"{vm} keeps running on {node}")
 

@@ -236,7 +236,8 @@ def test_a_paused_vm_migrates_paused_and_then_finishes_identically(tmp_path: Pat
         a.create("m", data)
         while a.vm("m").stats.instructions < 1_000_000:
             time.sleep(0.05)
-        paused = a.stub.PauseVm(node_pb2.VmRef(vm_id="m"))
+        a.stub.PauseVm(node_pb2.VmRef(vm_id="m"))
+        paused = a.vm("m")
         progress = [p.stats.status for p in a.stub.MigrateOut(node_pb2.MigrateOutRequest(
             job_id="by-hand", vm_id="m", destination=b.address))]
         assert progress[-1] == "verified"

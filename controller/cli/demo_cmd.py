@@ -10,6 +10,7 @@ prints the migration statistics and stops the cluster.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -26,6 +27,7 @@ from node.guestconfig import patch
 
 from .migrate_cmd import MIB, make_params, watch
 
+PROGRESS = re.compile(r"^dirtier iter=(\d+) pages=\d+ sum=0x[0-9a-f]{16}$", re.M)
 GUESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "guests", "bin")
 
 
@@ -55,6 +57,9 @@ def demo_command(directory: str | None, keep: bool, hops: int) -> None:
     console = Console(highlight=False)
     cleanup = directory is None
     directory = os.path.abspath(directory or tempfile.mkdtemp(prefix="caravan-demo-"))
+    if os.path.isdir(directory) and os.listdir(directory):
+        raise ClientError(f"{directory} is not empty; the demo needs a fresh directory (or none: a temporary one)",
+                          exit_code=2)
     console.rule("[bold]Caravan: live migration of emulated RISC-V VMs")
     console.print(f"starting a controller and 3 nodes (mutual TLS) in {directory} ...")
     started = time.monotonic()
@@ -104,9 +109,16 @@ def _run(console: Console, client: Client, hops: int) -> None:
                       f"{s.downtime_ms:.1f} ms, {len(s.rounds)} rounds, {s.transferred_bytes / MIB:.1f} MiB")
         time.sleep(1.0)
         console.print(f"[bold]dirtier[/bold] keeps printing on {final.destination}: {_tail(client, 'dirtier')[0]}")
-    lines = _tail(client, "dirtier", 1_000_000)
-    iters = [int(line.split("iter=")[1].split()[0]) for line in lines if "iter=" in line]
-    gapless = iters == list(range(iters[0], iters[0] + 100 * len(iters), 100)) if iters else False
+    text = b"".join(c.data for c in client.controller.StreamConsole(
+        controller_pb2.ControllerConsoleRequest(vm="dirtier"))).decode(errors="replace")
+    # Complete progress lines only (the guest may be mid-line as we read).
+    iters = [int(n) for n in PROGRESS.findall(text)]
+    expected = list(range(iters[0], iters[0] + 100 * len(iters), 100)) if iters else []
+    gapless = bool(iters) and iters == expected
+    if not gapless:
+        wrong = next((i for i, (a, b) in enumerate(zip(iters, expected)) if a != b), len(iters))
+        console.print(f"[red]progress lines out of order at line {wrong}: "
+                      f"{iters[max(0, wrong - 2):wrong + 3]}[/red]")
     console.print(f"\nthe dirtier's console: {len(iters)} progress lines across {len(jobs)} migrations, "
                   f"{'in order, no gaps or repeats' if gapless else 'NOT IN ORDER'}")
     table = Table(title="migrations", box=None, header_style="bold")

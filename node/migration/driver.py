@@ -170,6 +170,7 @@ class Migrations:
                        req.destination_name or req.destination)
         self.outgoing[req.job_id] = out
         vm.phase = Phase.MIGRATING
+        vm.frozen = out.prior is Phase.PAUSED
         log.info("migration out", job_id=req.job_id, vm_id=vm.vm_id, destination=out.destination)
         try:
             out.channel = self._channel(req.destination)
@@ -363,6 +364,7 @@ class Migrations:
         out.sm.abort(reason)
         vm = out.vm
         vm.migration_paused = False
+        vm.frozen = False
         vm.throttle = 0.0
         if vm.machine is out.machine and vm.phase is Phase.MIGRATING:
             vm.phase = out.prior
