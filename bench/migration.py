@@ -49,7 +49,7 @@ MIB = 1 << 20
 MESSAGE = 1 << 20
 RATES = {"low": 200, "medium": 20, "high": 0}
 DIRTIER = os.path.join(ROOT, "guests", "bin", "dirtier.elf")
-MIGRATION_TIMEOUT = 120.0  # per migration, both systems (Caravan forces stop-and-copy, QEMU is cancelled)
+MIGRATION_TIMEOUT = 60.0  # per migration, both systems (Caravan forces stop-and-copy, QEMU is cancelled)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -274,6 +274,10 @@ def qemu_runs(memory: int, rate: str, repeats: int, downtime_ms: float, warmup: 
             for p in (src, dst):
                 p.kill()
                 p.wait()
+        if runs[-1]["status"] == "timeout":  # it will not converge on a later try either
+            print(f"qemu: {format_size(memory)} {rate} did not converge within {MIGRATION_TIMEOUT:.0f} s; "
+                  f"remaining repeats skipped", flush=True)
+            break
     return runs
 
 
@@ -360,7 +364,9 @@ def main() -> int:
                         s = entry.get(who)
                         if not s or not s.get("completed"):
                             if s is not None:
-                                print(f"{format_size(memory):>7} {rate:<6} {who:<8} {0:>5}  (no completed run)")
+                                statuses = sorted({r["status"] for r in entry.get(f"{who}_runs", [])})
+                                print(f"{format_size(memory):>7} {rate:<6} {who:<8} {0:>2}/{s['runs']:<2}  "
+                                      f"(no completed run: {', '.join(statuses) or 'not run'})")
                             continue
                         r0s = f"{entry['round0_mib_s']:.0f} ({entry['round0_vs_raw']:.0%})" \
                             if who == "caravan" and entry["round0_mib_s"] else "-"

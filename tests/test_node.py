@@ -37,6 +37,28 @@ def reference(data: bytes, tmp_path: Path, memory: int = 32 << 20) -> tuple[byte
     return out, code
 
 
+def reference_end(data: bytes, tmp_path: Path) -> tuple[bytes, str]:
+    """The console and final state digest of ``data`` run alone, never moved."""
+    path = tmp_path / f"end-{abs(hash(data))}.elf"
+    path.write_bytes(data)
+    out, _, machine = run_caravan(str(path), memory=32 << 20)
+    return out, vmsnap.state_digest(machine)
+
+
+def assert_ends_as(n: NodeProcess, vm_id: str, out: bytes, digest: str) -> None:
+    final = n.wait_state(vm_id, {STOPPED})
+    assert n.console(vm_id) == out
+    while not final.state_digest:
+        time.sleep(0.05)
+        final = n.vm(vm_id)
+    assert final.state_digest == digest
+
+
+def run_to(n: NodeProcess, vm_id: str, instructions: int) -> None:
+    while n.vm(vm_id).stats.instructions < instructions:
+        time.sleep(0.05)
+
+
 def raw(words: list[int]) -> bytes:
     return struct.pack(f"<{len(words)}I", *words)
 
@@ -58,6 +80,15 @@ def node(tmp_path: Path):  # type: ignore[no-untyped-def]
     n = NodeProcess(tmp_path, "n1").start()
     yield n
     n.stop()
+
+
+@pytest.fixture
+def pair(tmp_path: Path):  # type: ignore[no-untyped-def]
+    a = NodeProcess(tmp_path, "a").start()
+    b = NodeProcess(tmp_path, "b").start()
+    yield a, b
+    a.stop()
+    b.stop()
 
 
 def test_ten_mixed_vms_beside_a_crasher_and_a_spinner(node: NodeProcess, tmp_path: Path) -> None:
@@ -179,87 +210,60 @@ def test_follow_streams_new_output(node: NodeProcess) -> None:
     assert seen.startswith(b"dirtier start") and b"dirtier done" in seen
 
 
-def test_snapshot_on_one_node_restores_on_another_identically(tmp_path: Path) -> None:
+def test_snapshot_on_one_node_restores_on_another_identically(
+        pair: tuple[NodeProcess, NodeProcess], tmp_path: Path) -> None:
     data = image("dirtier", iterations=1500)
-    expected_out, _ = reference(data, tmp_path)
-    ref_path = tmp_path / "ref.elf"
-    ref_path.write_bytes(data)
-    _, _, ref_machine = run_caravan(str(ref_path), memory=32 << 20)
-    expected_digest = vmsnap.state_digest(ref_machine)
-    a = NodeProcess(tmp_path, "a").start()
-    b = NodeProcess(tmp_path, "b").start()
-    try:
-        a.create("mover", data)
-        while a.vm("mover").stats.instructions < 1_000_000:
-            time.sleep(0.05)
-        a.stub.PauseVm(node_pb2.VmRef(vm_id="mover"))
-        saved = a.stub.SnapshotVm(node_pb2.SnapshotVmRequest(vm_id="mover", path="mover.vmstate"))
-        assert saved.instructions >= 1_000_000
-        chunks = [c.data for c in a.stub.ExportVm(node_pb2.ExportVmRequest(vm_id="mover", compress=True))]
+    expected_out, expected_digest = reference_end(data, tmp_path)
+    a, b = pair
+    a.create("mover", data)
+    run_to(a, "mover", 1_000_000)
+    a.stub.PauseVm(node_pb2.VmRef(vm_id="mover"))
+    saved = a.stub.SnapshotVm(node_pb2.SnapshotVmRequest(vm_id="mover", path="mover.vmstate"))
+    assert saved.instructions >= 1_000_000
+    chunks = [c.data for c in a.stub.ExportVm(node_pb2.ExportVmRequest(vm_id="mover", compress=True))]
 
-        def upload():  # type: ignore[no-untyped-def]
-            yield node_pb2.StateChunk(vm_id="mover", start=True, data=chunks[0])
-            for c in chunks[1:]:
-                yield node_pb2.StateChunk(data=c)
+    def upload():  # type: ignore[no-untyped-def]
+        yield node_pb2.StateChunk(vm_id="mover", start=True, data=chunks[0])
+        for c in chunks[1:]:
+            yield node_pb2.StateChunk(data=c)
 
-        moved = b.stub.CreateVmFromState(upload())
-        assert moved.stats.instructions == saved.instructions
-        a.stub.DestroyVm(node_pb2.VmRef(vm_id="mover"))
-        final = b.wait_state("mover", {STOPPED})
-        assert b.console("mover") == expected_out
-        while not final.state_digest:
-            time.sleep(0.05)
-            final = b.vm("mover")
-        assert final.state_digest == expected_digest
-        # RestoreVm from a file on the node works too (a second copy, new id).
-        copy = a.stub.RestoreVm(node_pb2.RestoreVmRequest(path="mover.vmstate", vm_id="copy", start=True))
-        assert copy.state == RUNNING
-        a.wait_state("copy", {STOPPED})
-        assert a.console("copy") == expected_out
-    finally:
-        a.stop()
-        b.stop()
+    moved = b.stub.CreateVmFromState(upload())
+    assert moved.stats.instructions == saved.instructions
+    a.stub.DestroyVm(node_pb2.VmRef(vm_id="mover"))
+    assert_ends_as(b, "mover", expected_out, expected_digest)
+    # RestoreVm from a file on the node works too (a second copy, new id).
+    copy = a.stub.RestoreVm(node_pb2.RestoreVmRequest(path="mover.vmstate", vm_id="copy", start=True))
+    assert copy.state == RUNNING
+    a.wait_state("copy", {STOPPED})
+    assert a.console("copy") == expected_out
 
 
-def test_a_paused_vm_migrates_paused_and_then_finishes_identically(tmp_path: Path) -> None:
+def test_a_paused_vm_migrates_paused_and_then_finishes_identically(
+        pair: tuple[NodeProcess, NodeProcess], tmp_path: Path) -> None:
     """Node-level migration without a controller: a VM its user paused is
     still paused on the destination, and resumed there it ends exactly as a
     run that never moved."""
     data = image("dirtier", iterations=1500)
-    expected_out, _ = reference(data, tmp_path)
-    ref_path = tmp_path / "ref.elf"
-    ref_path.write_bytes(data)
-    _, _, ref_machine = run_caravan(str(ref_path), memory=32 << 20)
-    a = NodeProcess(tmp_path, "a").start()
-    b = NodeProcess(tmp_path, "b").start()
-    try:
-        a.create("m", data)
-        while a.vm("m").stats.instructions < 1_000_000:
-            time.sleep(0.05)
-        a.stub.PauseVm(node_pb2.VmRef(vm_id="m"))
-        paused = a.vm("m")
-        progress = [p.stats.status for p in a.stub.MigrateOut(node_pb2.MigrateOutRequest(
-            job_id="by-hand", vm_id="m", destination=b.address))]
-        assert progress[-1] == "verified"
-        b.stub.FinishMigration(node_pb2.FinishMigrationRequest(job_id="by-hand", commit=True))
-        a.stub.FinishMigration(node_pb2.FinishMigrationRequest(job_id="by-hand", commit=True))
-        with pytest.raises(grpc.RpcError) as gone:
-            a.vm("m")
-        assert gone.value.code() == grpc.StatusCode.NOT_FOUND
-        moved = b.vm("m")
-        assert moved.state == PAUSED and moved.stats.instructions == paused.stats.instructions
-        time.sleep(0.2)
-        assert b.vm("m").stats.instructions == paused.stats.instructions
-        b.stub.ResumeVm(node_pb2.VmRef(vm_id="m"))
-        final = b.wait_state("m", {STOPPED})
-        assert b.console("m") == expected_out
-        while not final.state_digest:
-            time.sleep(0.05)
-            final = b.vm("m")
-        assert final.state_digest == vmsnap.state_digest(ref_machine)
-    finally:
-        a.stop()
-        b.stop()
+    expected_out, expected_digest = reference_end(data, tmp_path)
+    a, b = pair
+    a.create("m", data)
+    run_to(a, "m", 1_000_000)
+    a.stub.PauseVm(node_pb2.VmRef(vm_id="m"))
+    paused = a.vm("m")
+    progress = [p.stats.status for p in a.stub.MigrateOut(node_pb2.MigrateOutRequest(
+        job_id="by-hand", vm_id="m", destination=b.address))]
+    assert progress[-1] == "verified"
+    b.stub.FinishMigration(node_pb2.FinishMigrationRequest(job_id="by-hand", commit=True))
+    a.stub.FinishMigration(node_pb2.FinishMigrationRequest(job_id="by-hand", commit=True))
+    with pytest.raises(grpc.RpcError) as gone:
+        a.vm("m")
+    assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+    moved = b.vm("m")
+    assert moved.state == PAUSED and moved.stats.instructions == paused.stats.instructions
+    time.sleep(0.2)
+    assert b.vm("m").stats.instructions == paused.stats.instructions
+    b.stub.ResumeVm(node_pb2.VmRef(vm_id="m"))
+    assert_ends_as(b, "m", expected_out, expected_digest)
 
 
 def test_restart_lists_vms_stopped_or_resumes_saved_ones(tmp_path: Path) -> None:
