@@ -3,9 +3,13 @@ round, whichever path wrote it (fast path, slow path, atomics, host DMA)."""
 
 from __future__ import annotations
 
+import mmap
+
 import pytest
 
+from node.machine import hostmem
 from node.machine.memory import PAGE_SIZE, Ram, parse_size
+from vmstate.pages import WINDOW, PageEncoder
 from support import guest, run_caravan
 from node.machine.machine import Machine, MachineConfig
 
@@ -70,3 +74,36 @@ def test_fence_i_and_self_modifying_code_run_new_instructions() -> None:
     out, code, machine = run_caravan(guest("isa-selftest"))
     assert b"PASS fence.i" in out and code == 0
     assert machine.backend.blocks_built > 0
+
+
+def test_touched_blocks_mark_exactly_the_memory_the_guest_was_given() -> None:
+    ram = Ram(4 << 20)  # 1024 pages, 4 blocks of 256
+    assert ram.touched_blocks(256) == bytes(4)
+    ram.write_bytes((300 << 12) + 17, b"\x01")
+    ram.u8[(1023 << 12)] = 2
+    assert ram.touched_blocks(256) == b"\x00\x01\x00\x01"
+    assert hostmem.block_runs(ram.touched_blocks(256), 256, ram.npages) == [(256, 256), (768, 256)]
+
+
+def test_touched_blocks_are_unknown_for_memory_that_is_not_anonymous(tmp_path) -> None:
+    ram = Ram(1 << 20)
+    path = tmp_path / "mem"
+    path.write_bytes(b"\x07" * (1 << 20))
+    with open(path, "rb") as f:  # a copy-on-write file mapping, as a restore by mmap makes
+        region = mmap.mmap(f.fileno(), 1 << 20, flags=mmap.MAP_PRIVATE,
+                           prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    ram.replace_backing(region)
+    assert ram.touched_blocks(256) is None  # untouched pages there hold the file's data
+
+
+def test_round_zero_skips_untouched_blocks_and_sends_the_same_records() -> None:
+    ram = Ram(4 << 20)
+    for page in (3, 600, 601, 1000):
+        ram.write_bytes(page << 12, bytes([page & 0xFF or 1]) * 4096)
+    ram.write_bytes(700 << 12, bytes(4096))  # touched, but zero: still described as zero
+    plain = PageEncoder(ram.u8)
+    records = list(plain.all_pages())
+    skipping = PageEncoder(ram.u8)
+    assert list(skipping.all_pages(ram.touched_blocks(WINDOW))) == records
+    assert (skipping.data_pages, skipping.zero_pages) == (plain.data_pages, plain.zero_pages) == (4, 1020)
+    assert skipping.digest.digest() == plain.digest.digest()

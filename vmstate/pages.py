@@ -96,13 +96,18 @@ class PageEncoder:
         self.encoded_bytes += len(blob)
         return payload
 
-    def all_pages(self) -> Iterator[dict[str, Any]]:
-        """Every non-zero page of memory (zero pages elided, as in a snapshot)."""
+    def all_pages(self, touched: bytes | None = None) -> Iterator[dict[str, Any]]:
+        """Every non-zero page of memory (zero pages elided, as in a snapshot).
+        ``touched``, when given, has one byte per window: a window whose byte
+        is 0 is known to be zero and is not read."""
         mem = self.memory
         npages = len(mem) >> PAGE_SHIFT
         for first in range(0, npages, WINDOW):
             start = first << PAGE_SHIFT
             count = min(WINDOW, npages - first)
+            if touched is not None and not touched[first // WINDOW]:
+                self.zero_pages += count
+                continue
             window = mem[start:start + count * PAGE_SIZE].tobytes()
             if window == (ZERO_WINDOW if count == WINDOW else bytes(count * PAGE_SIZE)):
                 self.zero_pages += count

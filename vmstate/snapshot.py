@@ -40,7 +40,7 @@ from node.machine.state import StateError
 from . import codec
 from .codec import Frame, encode_frame
 from .errors import ChecksumError, FormatError, LimitError, TruncatedError, VersionError, VmstateError
-from .pages import PageDecoder, PageEncoder, memory_digest
+from .pages import WINDOW, PageDecoder, PageEncoder, memory_digest
 
 MAGIC = b"CRVNVMST"
 FORMAT_MAJOR = 1
@@ -282,7 +282,8 @@ def _write(machine: Machine, f: BinaryIO, path: str, meta: dict[str, Any], optio
         w.frame(codec.RAW, {"length": machine.ram.size, "digest": content})
         data_pages = None
     else:
-        for payload in encoder.all_pages():
+        # Never-touched memory is zero: skipped without being read (or faulted in).
+        for payload in encoder.all_pages(machine.ram.touched_blocks(WINDOW)):
             w.frame(codec.PAGES, payload)
         content = encoder.digest.digest()
         data_pages = encoder.data_pages

@@ -2,12 +2,14 @@
 
 Guest RAM is anonymous memory that the kernel fills lazily, one page fault
 per 4 KiB page on first touch. Two questions about that matter to a live
-migration, and both are answered here through libc (Linux; elsewhere the
-functions report "unknown" and callers carry on without the hint):
+migration and to snapshots, and both are answered here through the kernel's
+Linux interfaces (elsewhere the functions report "unknown" and callers carry
+on without the hint):
 
-* :func:`resident_runs` — which pages the source guest has ever touched
-  (``mincore``): memory that was never touched is zero and needs no space
-  on the destination;
+* :func:`touched_pages` — which pages the guest has ever touched
+  (``/proc/self/pagemap``): memory that was never touched is zero, so it is
+  neither read (each first read would fault) nor sent, and needs no space on
+  the destination;
 * :func:`populate` — commit a range before bulk writes land in it
   (``madvise(MADV_POPULATE_WRITE)``, Linux 5.14+). One call replaces a page
   fault per page, and the destination learns it is out of memory while the
@@ -25,12 +27,11 @@ import re
 
 PAGE_SIZE = 4096
 MADV_POPULATE_WRITE = 23
-_RESIDENT = re.compile(rb"[\x01-\xff]+")
+_TOUCHED_RUN = re.compile(rb"\x01+")
+_TOUCHED = bytes(1 if i & 0xC0 else 0 for i in range(256))
 
 try:
     _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    _mincore = _libc.mincore
-    _mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
     _madvise = _libc.madvise
     _madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 except (OSError, AttributeError):  # pragma: no cover - not Linux/glibc
@@ -42,29 +43,49 @@ def _address(buf: mmap.mmap) -> tuple[int, ctypes.c_char]:
     return ctypes.addressof(anchor), anchor
 
 
-def resident_runs(buf: object, granule: int = 256) -> list[tuple[int, int]] | None:
-    """Page runs ``(first, count)`` of ``buf`` (an mmap) that hold touched
-    memory, widened to ``granule``-page blocks so the list stays short; None
-    when the kernel cannot tell."""
-    if _libc is None or not isinstance(buf, mmap.mmap) or len(buf) % PAGE_SIZE:
+def touched_pages(buf: object) -> bytes | None:
+    """One byte per page of ``buf`` (an anonymous private mmap): 1 when the
+    page was ever touched (mapped or swapped out, from ``/proc/self/pagemap``),
+    0 when it never was and so holds zeros. None when the kernel cannot tell.
+
+    Unlike ``mincore``, this counts a swapped-out page as touched, so a 0 is
+    a promise the caller may rely on (skip the page as zero without reading
+    it: reading an untouched page costs a page fault)."""
+    if not isinstance(buf, mmap.mmap) or len(buf) % PAGE_SIZE:
         return None
     npages = len(buf) // PAGE_SIZE
-    vec = ctypes.create_string_buffer(npages)
     try:
         address, anchor = _address(buf)
     except TypeError:  # read-only mapping
         return None
     try:
-        if _mincore(address, len(buf), vec) != 0:
-            return None
+        with open("/proc/self/pagemap", "rb", buffering=0) as f:
+            f.seek(address // PAGE_SIZE * 8)
+            entries = f.read(npages * 8)
+    except OSError:
+        return None
     finally:
         del anchor
-    blocks = bytearray(-(-npages // granule))
-    for match in _RESIDENT.finditer(vec.raw):
+    if len(entries) != npages * 8:
+        return None
+    # Bit 63 = present, bit 62 = swapped: the top byte of each little-endian entry.
+    return entries[7::8].translate(_TOUCHED)
+
+
+def block_runs(blocks: bytes, granule: int, npages: int) -> list[tuple[int, int]]:
+    """Page runs ``(first, count)`` covered by the 1-blocks of ``blocks``
+    (as :func:`blocks_touched` returns them)."""
+    return [(m.start() * granule, min(m.end() * granule, npages) - m.start() * granule)
+            for m in _TOUCHED_RUN.finditer(blocks)]
+
+
+def blocks_touched(touched: bytes, granule: int) -> bytes:
+    """Per block of ``granule`` pages: 1 when any page in it was touched."""
+    blocks = bytearray(-(-len(touched) // granule))
+    for match in _TOUCHED_RUN.finditer(touched):
         start, end = match.start() // granule, (match.end() - 1) // granule + 1
         blocks[start:end] = b"\x01" * (end - start)
-    return [(m.start() * granule, min(m.end() * granule, npages) - m.start() * granule)
-            for m in _RESIDENT.finditer(bytes(blocks))]
+    return bytes(blocks)
 
 
 def populate(buf: object, offset: int, length: int) -> bool:

@@ -26,6 +26,8 @@ from __future__ import annotations
 import mmap
 from typing import Callable
 
+from . import hostmem
+
 RAM_BASE = 0x8000_0000
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -89,6 +91,8 @@ class Ram:
         # a guest costs host memory only for the pages it touches.
         self.data = backing if backing is not None else mmap.mmap(
             -1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        # Untouched pages of anonymous memory are known to be zero (touched_blocks).
+        self.anonymous = backing is None
         if len(self.data) != size:
             raise ValueError("RAM backing buffer has the wrong size")
         self._set_views()
@@ -124,6 +128,7 @@ class Ram:
         if isinstance(old, mmap.mmap):
             old.close()
         self.data = backing
+        self.anonymous = False
         self._set_views()
         code_pages = [p for p, h in enumerate(self.hooks) if h & HOOK_CODE]
         for page in code_pages:
@@ -220,6 +225,17 @@ class Ram:
         self.logging = False
         self.dirty_pages = []
         self.hooks[:] = self.hooks.translate(_CLEAR_DIRTY)
+
+    def touched_blocks(self, pages_per_block: int) -> bytes | None:
+        """Per block of ``pages_per_block`` pages: 1 when the guest may have
+        written it, 0 when it certainly holds zeros because the host never
+        gave it a page (anonymous memory only). None when that is unknown.
+        Readers skip the zero blocks instead of reading them: the first read
+        of an untouched page costs a fault (~1.5 µs each, 0.4 ms per MiB here)."""
+        if not self.anonymous:
+            return None
+        touched = hostmem.touched_pages(self.data)
+        return None if touched is None else hostmem.blocks_touched(touched, pages_per_block)
 
     def page_is_zero(self, page: int) -> bool:
         off = page << PAGE_SHIFT

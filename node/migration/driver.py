@@ -34,7 +34,7 @@ from google.protobuf.message import DecodeError
 
 from caravan import node_pb2
 from vmstate import VmstateError, codec
-from vmstate.pages import PAGE_SHIFT, PAGE_SIZE, PageDecoder, PageEncoder
+from vmstate.pages import PAGE_SHIFT, PAGE_SIZE, WINDOW, PageDecoder, PageEncoder
 
 from .. import errors as E
 from ..console import ConsoleBuffer
@@ -43,6 +43,7 @@ from ..machine import hostmem
 from ..machine.devices.virtio_blk import DIRTY_CHUNK
 from ..machine.loader import Segment
 from ..machine.machine import Machine
+from ..machine.memory import Ram
 from ..machine.state import StateError
 from ..phases import Phase, check
 from ..store import VmDefinition
@@ -115,6 +116,7 @@ class Outgoing:
     channel: grpc.aio.Channel | None = None
     call: Any = None
     digest: MemoryDigest = field(default_factory=MemoryDigest)
+    touched: bytes | None = None  # per window: may hold data (round 0 reads only these)
 
     def account_pages(self, first: int, data: list[int], contents: memoryview, zero: list[int]) -> None:
         """Every PAGES record sent goes through here (the encoder's hook)."""
@@ -214,13 +216,16 @@ class Migrations:
             "boot": [{"address": s.address, "data": s.data, "memsize": s.memsize} for s in machine.boot_segments()],
             "disk": {"size": machine.disk.size} if machine.disk is not None else None,
             # Where the guest has touched memory: the destination commits it before round 0.
-            "resident": hostmem.resident_runs(ram.data),
+            "resident": self._resident(ram),
         }
         await self._write(out, [codec.encode_frame(codec.HEADER, header)], first=True, request=req)
         ack = await out.call.read()
         if ack is grpc.aio.EOF or ack.kind != "ready":
             raise MigrationAborted(f"destination: {ack.error if ack is not grpc.aio.EOF else 'closed the stream'}")
         ram.start_dirty_log()
+        # Known-zero memory (never touched) is skipped by round 0 without being
+        # read; asked after arming the log, so a block touched later is logged.
+        out.touched = ram.touched_blocks(WINDOW)
         if machine.disk is not None:
             machine.disk.track_writes()
         sm.begin()
@@ -295,6 +300,11 @@ class Migrations:
                 raise MigrationAborted(f"destination: {ack.error}")
         raise MigrationAborted("the destination closed the stream without verifying the state")
 
+    @staticmethod
+    def _resident(ram: Ram) -> list[tuple[int, int]] | None:
+        blocks = ram.touched_blocks(WINDOW)
+        return None if blocks is None else hostmem.block_runs(blocks, WINDOW, ram.npages)
+
     def _disk_frames(self, out: Outgoing, chunks: list[int] | None, zstd: Any) -> list[bytes]:
         disk = out.machine.disk
         if disk is None:
@@ -328,7 +338,7 @@ class Migrations:
         sent_before = out.sent_bytes
         batch = Batch()
         batch.add(codec.ROUND, {"round": number})
-        source = encoder.all_pages() if pages is None else encoder.pages(pages)
+        source = encoder.all_pages(out.touched) if pages is None else encoder.pages(pages)
         data_before, zero_before = encoder.data_pages, encoder.zero_pages
         for payload in source:
             batch.add(codec.PAGES, payload)
