@@ -9,6 +9,8 @@ from typing import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from . import gcpolicy
+
 
 class NodeMetrics:
     def __init__(self) -> None:
@@ -23,6 +25,11 @@ class NodeMetrics:
                                 registry=self.registry)
         self.requests = Counter("caravan_node_grpc_requests", "gRPC requests by method and status code",
                                 ["method", "code"], registry=self.registry)
+        self.gc_holds = Gauge("caravan_node_gc_holds", "Holds on the garbage collector by migrations "
+                              "(node.gcpolicy): full = no full collection, all = none", ["kind"],
+                              registry=self.registry)
+        for kind in (gcpolicy.FULL, gcpolicy.ALL):
+            self.gc_holds.labels(kind=kind).set_function(lambda kind=kind: gcpolicy.held(kind))
 
     def update_states(self, vms: Iterable[object]) -> None:
         from .phases import Phase

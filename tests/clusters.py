@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -41,6 +42,13 @@ class Cluster:
             if time.monotonic() > deadline:
                 raise TimeoutError(what)
             time.sleep(0.2)
+
+    def node_metric(self, node: str, name: str) -> dict[str, float]:
+        """A node's Prometheus samples named ``name``, by their label text."""
+        port = next(n["metrics_port"] for n in self.config["nodes"] if n["name"] == node)
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        return {line[len(name):].rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines() if line.startswith(name) and not line.startswith("#")}
 
     def tls_channel(self, address: str, with_client_cert: bool = True) -> grpc.Channel:
         certs = self.dir / "certs"

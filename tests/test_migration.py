@@ -46,6 +46,13 @@ def assert_running_on(c: Cluster, vm: str, node: str) -> None:
     c.wait(lambda: instructions(c, vm) > before, timeout=30, what=f"{vm} keeps running on {node}")
 
 
+def assert_collector_released(c: Cluster, *nodes: str) -> None:
+    """No migration left a hold on a node's garbage collector (node.gcpolicy)."""
+    for node in nodes:
+        c.wait(lambda: set(c.node_metric(node, "caravan_node_gc_holds").values()) == {0.0},
+               timeout=10, what=f"{node} releases its collector holds")
+
+
 def test_round_trip_migration_is_bit_identical(cluster: Cluster, tmp_path: Path) -> None:
     """The same image runs twice: 'still' stays put, 'mover' goes A->B->C->A
     while it runs. Both must print the same bytes and end in the same state."""
@@ -64,6 +71,7 @@ def test_round_trip_migration_is_bit_identical(cluster: Cluster, tmp_path: Path)
         assert node_of(cluster, "mover") == target
     jobs = cluster.json("job", "list", "--vm", "mover")
     assert [j["destination"] for j in jobs] == hops  # type: ignore[union-attr]
+    assert_collector_released(cluster, "node-1", "node-2", "node-3")
     for name in ("still", "mover"):
         cluster.wait(lambda: cluster.vms()[name]["vm"]["state"] == "VM_STATE_STOPPED", timeout=300,
                      what=f"{name} finishes")
@@ -104,6 +112,7 @@ def test_cancel_or_failure_before_handover_leaves_the_vm_on_its_source(cluster: 
     assert_running_on(cluster, "stay", "node-1")
     free = {n["name"]: int(n["free"]["memory_bytes"]) for n in cluster.json("node", "list")}  # type: ignore[union-attr]
     assert free["node-2"] == 2 << 30  # the cancelled jobs' reservations were released
+    assert_collector_released(cluster, "node-1", "node-2")
 
 
 def test_cancel_after_verification_resumes_on_the_source(cluster: Cluster) -> None:
@@ -128,6 +137,7 @@ def test_cancel_after_verification_resumes_on_the_source(cluster: Cluster) -> No
         with pytest.raises(grpc.RpcError):
             dst.GetVm(node_pb2.VmRef(vm_id=vm_id))
     assert_running_on(cluster, "v", "node-1")
+    assert_collector_released(cluster, "node-1", "node-2")
 
 
 HOT = ["--set", "iterations=0", "--set", "working_set_pages=4096", "--set", "writes_per_iteration=512"]

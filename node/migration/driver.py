@@ -37,8 +37,10 @@ from vmstate import VmstateError, codec
 from vmstate.pages import PAGE_SHIFT, PAGE_SIZE, WINDOW, PageDecoder, PageEncoder
 
 from .. import errors as E
+from .. import gcpolicy
 from ..console import ConsoleBuffer
 from ..daemon import grpc_options
+from ..gcpolicy import Holds
 from ..machine import hostmem
 from ..machine.devices.virtio_blk import DIRTY_CHUNK
 from ..machine.loader import Segment
@@ -117,6 +119,7 @@ class Outgoing:
     call: Any = None
     digest: MemoryDigest = field(default_factory=MemoryDigest)
     touched: bytes | None = None  # per window: may hold data (round 0 reads only these)
+    holds: Holds = field(default_factory=Holds)  # on the garbage collector (node.gcpolicy)
 
     def account_pages(self, first: int, data: list[int], contents: memoryview, zero: list[int]) -> None:
         """Every PAGES record sent goes through here (the encoder's hook)."""
@@ -171,6 +174,7 @@ class Migrations:
         out = Outgoing(req.job_id, vm, machine, SourceMachine(params, machine.ram.npages), vm.phase,
                        req.destination_name or req.destination)
         self.outgoing[req.job_id] = out
+        out.holds.take(gcpolicy.FULL)
         vm.phase = Phase.MIGRATING
         vm.frozen = out.prior is Phase.PAUSED
         log.info("migration out", job_id=req.job_id, vm_id=vm.vm_id, destination=out.destination)
@@ -253,6 +257,7 @@ class Migrations:
                 break
         # Stop-and-copy: the guest's last instruction on this node.
         sm.stop()
+        out.holds.take(gcpolicy.ALL)
         vm.migration_paused = True
         vm.throttle = 0.0
         out.paused_at = time.time()
@@ -369,6 +374,7 @@ class Migrations:
 
     def _abort_out(self, out: Outgoing, reason: str) -> None:
         """Leave the VM running on the source, untouched."""
+        out.holds.release()
         if out.sm.phase.name == "COMMITTED":
             return
         out.sm.abort(reason)
@@ -401,6 +407,7 @@ class Migrations:
             except IllegalTransition as exc:
                 raise E.FailedPrecondition(str(exc)) from None
             self.outgoing.pop(job_id, None)
+            out.holds.release()
             if out.channel is not None:
                 await out.channel.close()
             self.hv.drop_migrated(out.vm)
@@ -423,6 +430,7 @@ class Migrations:
                         raise ProtocolError(f"bad or duplicate migration job {msg.job_id if msg else ''!r}")
                     first = msg
                     incoming = Incoming(self.hv, msg.job_id, msg.reservation_id, msg.source)
+                    incoming.holds.take(gcpolicy.FULL)
                     self.incoming[msg.job_id] = incoming
                 received += len(data)
                 for frame in incoming.decoder.feed(data):  # type: ignore[union-attr]
@@ -490,6 +498,7 @@ class Incoming:
         self.awaiting_ready = False  # the header is built; the source waits for "ready"
         self.populating = False
         self.close_pending = False
+        self.holds = Holds()  # on the garbage collector (node.gcpolicy)
 
     # Target --------------------------------------------------------------------------------
 
@@ -611,6 +620,7 @@ class Incoming:
         vm.phase = Phase.PAUSED
         self.vm = vm
         self.final = final
+        self.holds.take(gcpolicy.ALL)  # until the hand-over
 
     # lifecycle ------------------------------------------------------------------------------
 
@@ -628,10 +638,12 @@ class Incoming:
         downtime = (resumed_at - float(self.final.get("paused_at", resumed_at))) * 1000
         log.info("migration in committed", job_id=self.job_id, vm_id=vm.vm_id, phase=vm.phase.name,
                  downtime_ms=round(downtime, 2))
+        self.holds.release()
         return vm, downtime, resumed_at
 
     def drop(self, reason: str) -> None:
         """Discard the partial copy and give its capacity back."""
+        self.holds.release()
         try:
             self.machine_sm.abort(reason)
         except ProtocolError:
