@@ -16,7 +16,11 @@
 * QEMU: two ``qemu-system-riscv64`` processes running the same dirtier image
   with the same memory size, migrated over loopback TCP through QMP
   (``migrate-set-parameters downtime-limit``, ``migrate``, ``query-migrate``),
-  with the bandwidth cap lifted as for Caravan.
+  with the bandwidth cap lifted as for Caravan. QEMU's TCG runs the guest
+  ~50x faster than Caravan's interpreter, so the same dirtier dirties memory
+  ~50x faster and at 256 MiB and up never converges under a 20 ms limit;
+  "qemu-paced" runs it again with ``-icount shift=7,align=on`` (the guest
+  held near 7.8 MIPS, about Caravan's speed), so both move the same workload.
 
 Dirty rates: ``low`` spins 200 iterations between writes, ``high`` none.
 Writes JSON (--json) and a PNG of pages sent per round (--plot; needs matplotlib).
@@ -77,7 +81,7 @@ RAW_SERVER = r'''
 import asyncio, sys
 import grpc
 from caravan import node_pb2, node_pb2_grpc
-from node.daemon import SWITCH_INTERVAL, bind, grpc_options
+from node.daemon import bind, grpc_options, tune_process
 from node.migration import wire
 from node.server import add_node_service
 from node.tls import TlsFiles
@@ -94,17 +98,17 @@ async def main():
     await s.start()
     print(port, flush=True)
     await s.wait_for_termination()
-sys.setswitchinterval(SWITCH_INTERVAL)
+tune_process()
 asyncio.run(main())
 '''
 
 
 def raw_grpc_throughput(certs: str, total: int = 1024 * MIB) -> float:
     """One MigrateIn stream between two processes set up as the node daemons
-    are (same gRPC options, mutual TLS, switch interval, bytes-level
+    are (same gRPC options, mutual TLS, process tuning, bytes-level
     messages), carrying ``MESSAGE``-byte messages that the sink only counts:
     the ceiling the migration stream could reach on this machine."""
-    from node.daemon import SWITCH_INTERVAL, grpc_options
+    from node.daemon import grpc_options, tune_process
     from node.migration import wire
     from node.tls import TlsFiles, channel_credentials
 
@@ -112,7 +116,7 @@ def raw_grpc_throughput(certs: str, total: int = 1024 * MIB) -> float:
     proc = subprocess.Popen([sys.executable, "-c", RAW_SERVER, server_files.ca, server_files.cert, server_files.key],
                             stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
     previous = sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_INTERVAL)
+    tune_process()  # as a node daemon is tuned (the malloc setting stays: harmless here)
     try:
         port = int(proc.stdout.readline())  # type: ignore[union-attr]
 
@@ -230,7 +234,8 @@ class Qmp:
         return reply.get("return", {})
 
 
-def qemu_runs(memory: int, rate: str, repeats: int, downtime_ms: float, warmup: float, tmp: str) -> list[dict]:
+def qemu_runs(memory: int, rate: str, repeats: int, downtime_ms: float, warmup: float, tmp: str,
+              icount: str | None = None) -> list[dict]:
     qemu = shutil.which("qemu-system-riscv64")
     if qemu is None:
         return []
@@ -239,6 +244,8 @@ def qemu_runs(memory: int, rate: str, repeats: int, downtime_ms: float, warmup: 
         f.write(dirtier_image(memory, rate))
     base = [qemu, "-machine", "virt", "-bios", "none", "-m", f"{memory // MIB}M", "-display", "none",
             "-monitor", "none", "-kernel", image]
+    if icount:
+        base += ["-icount", icount]
     runs = []
     for i in range(repeats):
         src_qmp, dst_qmp = os.path.join(tmp, "src.qmp"), os.path.join(tmp, "dst.qmp")
@@ -280,8 +287,8 @@ def qemu_runs(memory: int, rate: str, repeats: int, downtime_ms: float, warmup: 
                 p.kill()
                 p.wait()
         if runs[-1]["status"] == "timeout":  # it will not converge on a later try either
-            print(f"qemu: {format_size(memory)} {rate} did not converge within {MIGRATION_TIMEOUT:.0f} s; "
-                  f"remaining repeats skipped", flush=True)
+            print(f"qemu{' (paced)' if icount else ''}: {format_size(memory)} {rate} did not converge within "
+                  f"{MIGRATION_TIMEOUT:.0f} s; remaining repeats skipped", flush=True)
             break
     return runs
 
@@ -336,6 +343,10 @@ def main() -> int:
     parser.add_argument("--downtime-ms", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds the guest runs before migrating")
     parser.add_argument("--no-qemu", action="store_true")
+    parser.add_argument("--qemu-paced", default="shift=7,align=on", metavar="ICOUNT",
+                        help="also run QEMU with -icount ICOUNT, pacing its guest near Caravan's speed "
+                             "(shift=7: 128 ns per instruction, ~7.8 MIPS) so both guests dirty memory "
+                             "at about the same rate; '' to skip")
     parser.add_argument("--json", dest="json_path")
     parser.add_argument("--plot", default=None)
     args = parser.parse_args()
@@ -350,7 +361,7 @@ def main() -> int:
         raw = statistics.median(raws)
         print(f"raw gRPC stream (1 MiB messages, mutual TLS): {raw / MIB:.0f} MiB/s "
               f"(median of {', '.join(f'{r / MIB:.0f}' for r in raws)})")
-        print(f"{'memory':>7} {'rate':<6} {'who':<8} {'ok':>5} {'downtime p50':>12} {'p99':>8} "
+        print(f"{'memory':>7} {'rate':<6} {'who':<10} {'ok':>5} {'downtime p50':>12} {'p99':>8} "
               f"{'total p50':>10} {'rounds':>6} {'MiB sent':>9} {'round-0 MiB/s':>13} {'raw same size':>14}")
         with Client(config, timeout=600) as client:
             for memory in sizes:
@@ -372,20 +383,25 @@ def main() -> int:
                         qruns = qemu_runs(memory, rate, args.repeats, args.downtime_ms, args.warmup, tmp)
                         entry["qemu"] = summarize(qruns)
                         entry["qemu_runs"] = qruns
+                        if args.qemu_paced:
+                            pruns = qemu_runs(memory, rate, args.repeats, args.downtime_ms, args.warmup, tmp,
+                                              icount=args.qemu_paced)
+                            entry["qemu-paced"] = summarize(pruns)
+                            entry["qemu-paced_runs"] = pruns
                     results.append(entry)
-                    for who in ("caravan", "qemu"):
+                    for who in ("caravan", "qemu", "qemu-paced"):
                         s = entry.get(who)
                         if not s or not s.get("completed"):
                             if s is not None:
                                 statuses = sorted({r["status"] for r in entry.get(f"{who}_runs", [])})
-                                print(f"{format_size(memory):>7} {rate:<6} {who:<8} {0:>2}/{s['runs']:<2}  "
+                                print(f"{format_size(memory):>7} {rate:<6} {who:<10} {0:>2}/{s['runs']:<2}  "
                                       f"(no completed run: {', '.join(statuses) or 'not run'})")
                             continue
                         r0s = f"{entry['round0_mib_s']:.0f} ({entry['round0_vs_raw']:.0%})" \
                             if who == "caravan" and entry["round0_mib_s"] else "-"
                         same = f"{entry['raw_same_size_mib_s']:.0f} ({entry['round0_vs_raw_same_size']:.0%})" \
                             if who == "caravan" and "raw_same_size_mib_s" in entry else "-"
-                        print(f"{format_size(memory):>7} {rate:<6} {who:<8} {s['completed']:>2}/{s['runs']:<2} "
+                        print(f"{format_size(memory):>7} {rate:<6} {who:<10} {s['completed']:>2}/{s['runs']:<2} "
                               f"{s['downtime_ms']['p50']:>10.1f}ms {s['downtime_ms']['p99']:>6.1f}ms "
                               f"{s['total_ms']['p50']:>8.0f}ms {s['rounds']['p50']:>6.0f} "
                               f"{s['bytes']['p50'] / MIB:>9.1f} {r0s:>13} {same:>14}", flush=True)

@@ -128,9 +128,19 @@ async def serve(options: ServeOptions, make: Callable[[str], Daemon]) -> None:
         log.info("stopped", name=daemon.name)
 
 
+def tune_process() -> None:
+    """Process settings every daemon runs with: a short GIL switch interval
+    (gRPC's threads hand results to the event loop promptly) and malloc
+    keeping freed memory (see :func:`node.machine.hostmem.keep_freed_memory`)."""
+    from .machine import hostmem
+
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    hostmem.keep_freed_memory()
+
+
 def run(options: ServeOptions, make: Callable[[str], Daemon]) -> None:
     from . import logs
 
     logs.configure(json=True)
-    sys.setswitchinterval(SWITCH_INTERVAL)
+    tune_process()
     asyncio.run(serve(options, make))

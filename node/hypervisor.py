@@ -213,6 +213,10 @@ class Hypervisor:
             rounds += 1
 
     def _run_slice(self, vm: Vm, target: float) -> None:
+        if vm.first_slice is not None:  # a migrated-in VM's first instruction here
+            if not vm.first_slice.done():
+                vm.first_slice.set_result(time.time())
+            vm.first_slice = None
         vm.feed_input()
         budget = vm.slice_budget(target)
         start = time.perf_counter()

@@ -7,6 +7,7 @@ and accounting for it, turning a guest failure into the ``crashed`` phase.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -47,6 +48,9 @@ class Vm:
     frozen: bool = False           # migrating out while paused by its user: it stays paused
     throttle: float = 0.0          # auto-converge: share of time the VM is held back
     sleep_until: float = 0.0       # throttled: not runnable before this (monotonic)
+    # Migrated in and resumed: resolved with the wall-clock time its first slice starts
+    # (the end of the migration's downtime), then dropped.
+    first_slice: "asyncio.Future[float] | None" = None
     pending_input: bytearray = field(default_factory=bytearray)
     stats: VmStats = field(default_factory=VmStats)
     _dirty_sampled_at: float = 0.0

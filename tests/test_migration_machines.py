@@ -241,3 +241,27 @@ def test_destination_rejects_records_out_of_order() -> None:
         dm.commit()
     abort = list(codec.FrameDecoder().feed(codec.encode_frame(codec.ABORT, {"reason": "test"})))[0]
     assert dm.feed(abort) is DPhase.ABORTED and dm.reason == "test"
+
+
+@pytest.mark.parametrize("used", [20, 500, 20000])
+def test_spot_checks_sample_sent_pages_whatever_their_density(used: int) -> None:
+    """Random probes find pages in a busy guest's memory; a guest using a
+    sliver of its memory falls back to sampling the sent pages themselves."""
+    from types import SimpleNamespace
+
+    from node.machine.memory import Ram
+    from node.migration.driver import SPOT_CHECKS, Migrations
+
+    ram = Ram(256 << 20)
+    digest = MemoryDigest()
+    for page in range(0, used * 3, 3):
+        ram.write_bytes(page * PAGE_SIZE, page.to_bytes(8, "little") + b"\x01")
+        digest.set(page, ram.u8[page * PAGE_SIZE:(page + 1) * PAGE_SIZE])
+    out = SimpleNamespace(digest=digest, machine=SimpleNamespace(ram=ram))
+    spots = Migrations._spot_checks(None, out, "job-1")  # type: ignore[arg-type]
+    pages = [p for p, _ in spots]
+    assert len(pages) == len(set(pages)) == min(SPOT_CHECKS, used)
+    for page, expected in spots:
+        assert page in digest.pages
+        assert page_hash(page, ram.u8[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]) == int.from_bytes(expected, "little")
+    assert Migrations._spot_checks(None, out, "job-1") == spots  # type: ignore[arg-type]

@@ -62,7 +62,7 @@ class Frame(NamedTuple):
         return FRAME_PREFIX.pack(len(self.body), self.crc) + self.body
 
 
-BIG = 1 << 16  # byte strings at least this long are passed through, not copied
+BIG = 1 << 10  # byte strings at least this long are passed through, not copied
 
 
 def _map_header(n: int) -> bytes:
@@ -84,20 +84,31 @@ def _bin_header(n: int) -> bytes:
 def frame_parts(kind: int, payload: dict[str, Any]) -> list[bytes]:
     """A frame as a list of byte strings to write one after another; large
     byte values of the payload are included as they are, not copied. The
-    result is byte-for-byte what :func:`encode_frame` returns."""
+    result is byte-for-byte what :func:`encode_frame` returns.
+
+    Runs of small entries are packed with one call (a migration's last round
+    encodes hundreds of records while the guest waits; per-value ``packb``
+    calls were half of that time)."""
+    pack = msgpack.Packer(use_bin_type=True).pack  # one per call: snapshot saves encode in threads
     parts: list[bytes] = [b""]
     head = bytearray(b"\x92")
-    head += msgpack.packb(kind)
+    head += pack(kind)
     head += _map_header(len(payload))
+    small: dict[str, Any] = {}
     for key, value in payload.items():
-        head += msgpack.packb(key, use_bin_type=True)
         if isinstance(value, bytes) and len(value) >= BIG:
+            if small:
+                head += pack(small)[len(_map_header(len(small))):]
+                small = {}
+            head += pack(key)
             head += _bin_header(len(value))
             parts.append(bytes(head))
             parts.append(value)
             head = bytearray()
         else:
-            head += msgpack.packb(value, use_bin_type=True)
+            small[key] = value
+    if small:
+        head += pack(small)[len(_map_header(len(small))):]
     parts.append(bytes(head))
     length = sum(len(p) for p in parts)
     if length > MAX_FRAME:

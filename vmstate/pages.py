@@ -73,10 +73,14 @@ class PageEncoder:
         self.digest = hashlib.sha256()
 
     def _payload(self, first: int, data: list[int], zero: list[int], digest: bool = False,
-                 window: bytes | None = None) -> dict[str, Any]:
+                 window: bytes | None = None, contents: list[bytes] | None = None) -> dict[str, Any]:
+        """``window``: the whole window's bytes, when at hand; ``contents``:
+        the data pages' bytes, when the caller already copied them."""
         mem = self.memory
         if len(data) == WINDOW:
             blob = window if window is not None else mem[first << PAGE_SHIFT:(first + WINDOW) << PAGE_SHIFT].tobytes()
+        elif contents is not None:
+            blob = b"".join(contents)
         else:
             blob = b"".join(mem[(first + i) << PAGE_SHIFT:(first + i + 1) << PAGE_SHIFT].tobytes() for i in data)
         self.data_pages += len(data)
@@ -126,16 +130,21 @@ class PageEncoder:
         window = -1
         data: list[int] = []
         zero: list[int] = []
+        contents: list[bytes] = []  # the data pages, copied once (checked for zeros, then sent)
         for page in page_numbers:
             w = page - page % WINDOW
             if w != window:
                 if data or zero:
-                    yield self._payload(window, data, zero)
-                window, data, zero = w, [], []
-            contents = mem[page << PAGE_SHIFT:(page + 1) << PAGE_SHIFT].tobytes()
-            (zero if contents == ZERO_PAGE else data).append(page - w)
+                    yield self._payload(window, data, zero, contents=contents)
+                window, data, zero, contents = w, [], [], []
+            page_bytes = mem[page << PAGE_SHIFT:(page + 1) << PAGE_SHIFT].tobytes()
+            if page_bytes == ZERO_PAGE:
+                zero.append(page - w)
+            else:
+                data.append(page - w)
+                contents.append(page_bytes)
         if data or zero:
-            yield self._payload(window, data, zero)
+            yield self._payload(window, data, zero, contents=contents)
 
 
 class PageDecoder:
