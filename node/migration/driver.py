@@ -495,6 +495,9 @@ class Migrations:
                 resumed_at = time.time()  # still waiting for a slice: at least this long
             finally:
                 incoming.holds.release()  # the guest runs here: the collector may too
+                # Durable once the guest runs (an fsync, not part of the downtime): the
+                # controller's hand-over record already names this node as the owner.
+                self.hv.store.save(vm.definition)
             downtime = (resumed_at - float(incoming.final.get("paused_at", resumed_at))) * 1000
             log.info("migration in committed", job_id=incoming.job_id, vm_id=vm.vm_id, phase=vm.phase.name,
                      downtime_ms=round(downtime, 2))
@@ -661,7 +664,6 @@ class Incoming:
         hv = self.hv
         hv.vms[vm.vm_id] = vm
         vm.definition.desired = "running"
-        hv.store.save(vm.definition)
         if self.final.get("running", True):
             vm.first_slice = asyncio.get_running_loop().create_future()
             vm.phase = Phase.RUNNING
