@@ -72,17 +72,10 @@ class PageEncoder:
         # Canonical digest of what all_pages() described (see memory_digest).
         self.digest = hashlib.sha256()
 
-    def _payload(self, first: int, data: list[int], zero: list[int], digest: bool = False,
-                 window: bytes | None = None, contents: list[bytes] | None = None) -> dict[str, Any]:
-        """``window``: the whole window's bytes, when at hand; ``contents``:
-        the data pages' bytes, when the caller already copied them."""
-        mem = self.memory
-        if len(data) == WINDOW:
-            blob = window if window is not None else mem[first << PAGE_SHIFT:(first + WINDOW) << PAGE_SHIFT].tobytes()
-        elif contents is not None:
-            blob = b"".join(contents)
-        else:
-            blob = b"".join(mem[(first + i) << PAGE_SHIFT:(first + i + 1) << PAGE_SHIFT].tobytes() for i in data)
+    def _payload(self, first: int, data: list[int], zero: list[int], blob: bytes,
+                 digest: bool = False) -> dict[str, Any]:
+        """``blob``: the data pages' contents, concatenated (the callers have
+        already copied them out of guest memory, once)."""
         self.data_pages += len(data)
         self.zero_pages += len(zero)
         self.raw_bytes += len(blob)
@@ -118,11 +111,12 @@ class PageEncoder:
                 continue
             if count == WINDOW and window.find(ZERO_PAGE) < 0:
                 # No run of 4 KiB zeros anywhere: every page holds data (one C-level scan).
-                yield self._payload(first, list(range(WINDOW)), [], digest=True, window=window)
+                yield self._payload(first, list(range(WINDOW)), [], window, digest=True)
                 continue
             data = [i for i in range(count) if window[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT] != ZERO_PAGE]
             self.zero_pages += count - len(data)
-            yield self._payload(first, data, [], digest=True, window=window if len(data) == WINDOW else None)
+            blob = b"".join(window[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT] for i in data)
+            yield self._payload(first, data, [], blob, digest=True)
 
     def pages(self, page_numbers: Iterable[int]) -> Iterator[dict[str, Any]]:
         """The given pages (sorted): non-zero ones as data, zero ones as bits."""
@@ -135,7 +129,7 @@ class PageEncoder:
             w = page - page % WINDOW
             if w != window:
                 if data or zero:
-                    yield self._payload(window, data, zero, contents=contents)
+                    yield self._payload(window, data, zero, b"".join(contents))
                 window, data, zero, contents = w, [], [], []
             page_bytes = mem[page << PAGE_SHIFT:(page + 1) << PAGE_SHIFT].tobytes()
             if page_bytes == ZERO_PAGE:
@@ -144,7 +138,7 @@ class PageEncoder:
                 data.append(page - w)
                 contents.append(page_bytes)
         if data or zero:
-            yield self._payload(window, data, zero, contents=contents)
+            yield self._payload(window, data, zero, b"".join(contents))
 
 
 class PageDecoder:

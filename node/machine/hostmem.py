@@ -109,7 +109,9 @@ def keep_freed_memory(trim_threshold: int = 128 << 20, mmap_threshold: int = 32 
     except AttributeError:  # pragma: no cover - not glibc
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    return bool(mallopt(M_TRIM_THRESHOLD, trim_threshold)) and bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold))
+    trimmed = mallopt(M_TRIM_THRESHOLD, trim_threshold)
+    mapped = mallopt(M_MMAP_THRESHOLD, mmap_threshold)
+    return bool(trimmed and mapped)
 
 
 def populate(buf: object, offset: int, length: int) -> bool:

@@ -40,7 +40,6 @@ from .. import errors as E
 from .. import gcpolicy
 from ..console import ConsoleBuffer
 from ..daemon import grpc_options
-from ..gcpolicy import Holds
 from ..machine import hostmem
 from ..machine.devices.virtio_blk import DIRTY_CHUNK
 from ..machine.loader import Segment
@@ -120,7 +119,7 @@ class Outgoing:
     call: Any = None
     digest: MemoryDigest = field(default_factory=MemoryDigest)
     touched: bytes | None = None  # per window: may hold data (round 0 reads only these)
-    holds: Holds = field(default_factory=Holds)  # on the garbage collector (node.gcpolicy)
+    holds: gcpolicy.Holds = field(default_factory=gcpolicy.Holds)  # on the garbage collector (node.gcpolicy)
 
     def account_pages(self, first: int, data: list[int], contents: memoryview, zero: list[int]) -> None:
         """Every PAGES record sent goes through here (the encoder's hook)."""
@@ -530,7 +529,7 @@ class Incoming:
         self.awaiting_ready = False  # the header is built; the source waits for "ready"
         self.populating = False
         self.close_pending = False
-        self.holds = Holds()  # on the garbage collector (node.gcpolicy)
+        self.holds = gcpolicy.Holds()  # on the garbage collector (node.gcpolicy)
 
     # Target --------------------------------------------------------------------------------
 
