@@ -11,8 +11,10 @@
 * Raw gRPC: one client-streaming call of 1 MiB messages (the size the
   migration stream uses) between two processes over the same mutual TLS:
   1 GiB at the start (the steady-state ceiling round 0 is compared with),
-  and after each workload as many bytes as its round 0 moved ("raw same
-  size": a short stream spends a larger share of its time starting up).
+  1 GiB again right after each workload ("raw 1G now": this machine's speed
+  drifts by ±20% within minutes, so each ratio also has a baseline measured
+  next to it), and as many bytes as its round 0 moved ("raw same size": a
+  short stream spends a larger share of its time starting up).
 * QEMU: two ``qemu-system-riscv64`` processes running the same dirtier image
   with the same memory size, migrated over loopback TCP through QMP
   (``migrate-set-parameters downtime-limit``, ``migrate``, ``query-migrate``),
@@ -398,7 +400,8 @@ def main() -> int:
         print(f"raw gRPC stream (1 MiB messages, mutual TLS): {raw / MIB:.0f} MiB/s "
               f"(median of {', '.join(f'{r / MIB:.0f}' for r in raws)})")
         print(f"{'memory':>7} {'rate':<6} {'who':<10} {'ok':>5} {'downtime p50':>12} {'p99':>8} "
-              f"{'total p50':>10} {'rounds':>6} {'MiB sent':>9} {'round-0 MiB/s':>13} {'raw same size':>14}")
+              f"{'total p50':>10} {'rounds':>6} {'MiB sent':>9} {'round-0 MiB/s':>13} {'raw 1G now':>11} "
+              f"{'raw same size':>14}")
         with Client(config, timeout=600) as client:
             for memory in sizes:
                 for rate in rates:
@@ -409,6 +412,11 @@ def main() -> int:
                              "round0_mib_s": statistics.median(r0) if r0 else None,
                              "round0_vs_raw": (statistics.median(r0) * MIB / raw) if r0 else None}
                     if r0:
+                        # The machine's speed drifts (±20% within minutes here): the 1 GiB stream
+                        # again, right after this workload, so the ratio compares like with like.
+                        now = [raw_grpc_throughput(certs) for _ in range(3)]
+                        entry["raw_now_mib_s"] = statistics.median(now) / MIB
+                        entry["round0_vs_raw_now"] = statistics.median(r0) * MIB / statistics.median(now)
                         # The same stream carrying only as much as round 0 did: a short stream
                         # pays its start-up (flow-control windows opening) over fewer bytes.
                         size = max(1, round(statistics.median(r["round0_mib"] for r in runs))) * MIB
@@ -437,10 +445,12 @@ def main() -> int:
                             if who == "caravan" and entry["round0_mib_s"] else "-"
                         same = f"{entry['raw_same_size_mib_s']:.0f} ({entry['round0_vs_raw_same_size']:.0%})" \
                             if who == "caravan" and "raw_same_size_mib_s" in entry else "-"
+                        now = f"{entry['raw_now_mib_s']:.0f} ({entry['round0_vs_raw_now']:.0%})" \
+                            if who == "caravan" and "raw_now_mib_s" in entry else "-"
                         print(f"{format_size(memory):>7} {rate:<6} {who:<10} {s['completed']:>2}/{s['runs']:<2} "
                               f"{s['downtime_ms']['p50']:>10.1f}ms {s['downtime_ms']['p99']:>6.1f}ms "
                               f"{s['total_ms']['p50']:>8.0f}ms {s['rounds']['p50']:>6.0f} "
-                              f"{s['bytes']['p50'] / MIB:>9.1f} {r0s:>13} {same:>14}", flush=True)
+                              f"{s['bytes']['p50'] / MIB:>9.1f} {r0s:>13} {now:>11} {same:>14}", flush=True)
                         if "reported_downtime_ms" in s:
                             print(f"{'':>7} {'':<6} {'':<10} (QEMU's own downtime figure, source side only: "
                                   f"p50 {s['reported_downtime_ms']['p50']:.1f} ms, "

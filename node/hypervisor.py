@@ -145,6 +145,7 @@ class Hypervisor:
         for out in list(self.migrations.outgoing.values()):
             if out.sm.phase.name != "AWAIT_DECISION":
                 self.migrations._abort_out(out, "the node is shutting down")
+        await self.migrations.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
