@@ -279,9 +279,14 @@ def qemu_runs(memory: int, rate: str, repeats: int, downtime_ms: float, warmup: 
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         serial = os.path.join(tmp, "src.serial")
-        src = subprocess.Popen([*base, "-serial", f"file:{serial}", "-qmp", f"unix:{src_qmp},server=on,wait=off"])
+        # QEMU's messages (-icount's "guest is late" warnings, a cancelled
+        # migration's errors) go to a log, not over the results table.
+        messages = open(os.path.join(tmp, "qemu.log"), "ab")
+        src = subprocess.Popen([*base, "-serial", f"file:{serial}", "-qmp", f"unix:{src_qmp},server=on,wait=off"],
+                               stdout=messages, stderr=messages)
         dst = subprocess.Popen([*base, "-serial", "null", "-qmp", f"unix:{dst_qmp},server=on,wait=off",
-                                "-incoming", f"tcp:127.0.0.1:{port}"])
+                                "-incoming", f"tcp:127.0.0.1:{port}"], stdout=messages, stderr=messages)
+        messages.close()  # the children keep their own descriptors
         try:
             a, b = Qmp(src_qmp), Qmp(dst_qmp)
             wait_filled(lambda: read_text(serial), "qemu")
