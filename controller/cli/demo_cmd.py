@@ -41,9 +41,33 @@ def _image(name: str, **config: int) -> bytes:
     return patch(data, name, config) if config else data
 
 
+PROGRESS_WAIT = 120.0  # seconds the dirtier may take to print its next progress line (a loaded machine)
+
+
+def _console(client: Client, vm: str) -> str:
+    chunks = client.controller.StreamConsole(controller_pb2.ControllerConsoleRequest(vm=vm))
+    return b"".join(c.data for c in chunks).decode(errors="replace")
+
+
 def _tail(client: Client, vm: str, lines: int = 1) -> list[str]:
-    text = b"".join(c.data for c in client.controller.StreamConsole(controller_pb2.ControllerConsoleRequest(vm=vm)))
-    return text.decode(errors="replace").splitlines()[-lines:]
+    return _console(client, vm).splitlines()[-lines:]
+
+
+def _progress(client: Client) -> list[int]:
+    """The dirtier's complete progress lines so far (the guest may be mid-line as we read)."""
+    return [int(n) for n in PROGRESS.findall(_console(client, "dirtier"))]
+
+
+def _wait_progress(client: Client, count: int) -> list[int]:
+    """Wait until the dirtier has printed ``count`` progress lines: how fast it
+    gets there depends on the machine, not on a fixed sleep."""
+    deadline = time.monotonic() + PROGRESS_WAIT
+    while len(lines := _progress(client)) < count:
+        if time.monotonic() > deadline:
+            raise ClientError(f"the dirtier printed {len(lines)} progress lines in {PROGRESS_WAIT:.0f} s "
+                              f"(waiting for {count}); is the machine overloaded?")
+        time.sleep(0.2)
+    return lines
 
 
 @click.command("demo")
@@ -92,7 +116,7 @@ def _run(console: Console, client: Client, hops: int) -> None:
     _create(client, "bench", _image("cpubench", iterations=40), "cpubench.elf", 32 << 20)
     _create(client, "dirtier", _image("dirtier", iterations=0, working_set_pages=4096, report_every=100,
                                       spin_per_write=20), "dirtier.elf", 64 << 20, node="node-1")
-    time.sleep(1.5)
+    printed = len(_wait_progress(client, 1))
     _vm_table(console, client)
     console.print(f"hello says: {_tail(client, 'hello')[0]}")
     route = [f"node-{(i + 1) % 3 + 1}" for i in range(hops)]  # node-2, node-3, node-1, node-2, ...
@@ -107,12 +131,10 @@ def _run(console: Console, client: Client, hops: int) -> None:
         s = final.stats
         console.print(f"moved {final.source} -> {final.destination}: {final.status}, downtime "
                       f"{s.downtime_ms:.1f} ms, {len(s.rounds)} rounds, {s.transferred_bytes / MIB:.1f} MiB")
-        time.sleep(1.0)
+        # A new progress line after the move: the guest carries on over there.
+        printed = len(_wait_progress(client, printed + 1))
         console.print(f"[bold]dirtier[/bold] keeps printing on {final.destination}: {_tail(client, 'dirtier')[0]}")
-    text = b"".join(c.data for c in client.controller.StreamConsole(
-        controller_pb2.ControllerConsoleRequest(vm="dirtier"))).decode(errors="replace")
-    # Complete progress lines only (the guest may be mid-line as we read).
-    iters = [int(n) for n in PROGRESS.findall(text)]
+    iters = _progress(client)
     expected = list(range(iters[0], iters[0] + 100 * len(iters), 100)) if iters else []
     gapless = bool(iters) and iters == expected
     if not gapless:
