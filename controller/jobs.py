@@ -158,13 +158,18 @@ class Jobs:
             request = node_pb2.MigrateOutRequest(job_id=job.id, vm_id=job.vm_id, destination=dest.address,
                                                  destination_name=dest.name, reservation_id=job.reservation_id,
                                                  params=params)
+            call = c.node_stub(job.source).MigrateOut(request)
             verified = False
-            async for progress in c.node_stub(job.source).MigrateOut(request):
+            async for progress in call:
                 job.stats = progress.stats.SerializeToString()
                 job.status = progress.stats.status or job.status
                 self._publish(job)
                 if progress.stats.status == "verified":
+                    # The hand-over starts now, inside the guest's downtime; the
+                    # stream's end (~0.5 ms later) is collected after it. The call
+                    # is never cancelled: that would abort the paused source.
                     verified = True
+                    break
             if not verified:
                 raise E.Unavailable("the source ended the migration without a verified copy")
         except asyncio.CancelledError:
@@ -188,6 +193,11 @@ class Jobs:
         log.info("hand-over recorded", job_id=job.id, commit_ms=round((time.time() - t_commit) * 1000, 2))
         self._publish(job)
         await self._roll_forward(job)
+        try:
+            async for _ in call:  # the source's stream ends once it is verified
+                pass
+        except grpc.RpcError:
+            pass  # the source is gone: the hand-over no longer needs it
 
     async def _roll_forward(self, job: JobRow) -> None:
         """Resume on the destination, free the source; retry until both answer."""
