@@ -151,7 +151,7 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
 
     @unary
     async def CreateVm(self, request, context):  # type: ignore[no-untyped-def]
-        vm = self.hv.create_vm(request.vm_id, spec_from_proto(request.spec), request.start,
+        vm = await self.hv.create_vm(request.vm_id, spec_from_proto(request.spec), request.start,
                                request.reservation_id)
         return self._vm(vm)
 
@@ -194,11 +194,11 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
 
     @unary
     async def StopVm(self, request, context):  # type: ignore[no-untyped-def]
-        return self._vm(self.hv.stop_vm(request.vm_id))
+        return self._vm(await self.hv.stop_vm(request.vm_id))
 
     @unary
     async def DestroyVm(self, request, context):  # type: ignore[no-untyped-def]
-        self.hv.destroy_vm(request.vm_id)
+        await self.hv.destroy_vm(request.vm_id)
         return node_pb2.DestroyVmResponse(vm_id=request.vm_id)
 
     @unary

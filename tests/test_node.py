@@ -311,3 +311,28 @@ def test_generated_stubs_are_current() -> None:
     proc = subprocess.run([sys.executable, str(ROOT / "proto" / "generate.py"), "--check"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_vm_id_is_taken_once_while_its_files_are_written(node: NodeProcess) -> None:
+    """CreateVm writes images and disks off the event loop; two creates of one
+    id racing through that write: one VM results, the other call is refused,
+    and the survivor's files are intact."""
+    disk = bytes(48 << 20)  # long enough to write that the second call arrives meanwhile
+    requests = [node_pb2.CreateVmRequest(vm_id="twin", start=False, spec=types_pb2.VmSpec(
+        name=f"twin-{i}", memory_bytes=32 << 20, kernel=image("hello"), disk_image=disk)) for i in range(2)]
+    calls = [node.stub.CreateVm.future(r) for r in requests]
+    outcomes = []
+    for call in calls:
+        try:
+            outcomes.append(call.result().name)
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.ALREADY_EXISTS, exc.details()
+            outcomes.append(None)
+    assert outcomes.count(None) == 1
+    winner = next(name for name in outcomes if name)
+    assert node.vm("twin").name == winner
+    vm_dir = node.data / "vms" / "twin"
+    assert (vm_dir / "kernel").read_bytes() == image("hello")
+    assert (vm_dir / "disk.img").stat().st_size == len(disk)
+    assert node.stub.StartVm(node_pb2.VmRef(vm_id="twin")).state == RUNNING
+    assert node.wait_state("twin", {STOPPED}).exit_code == 0

@@ -446,7 +446,7 @@ class Migrations:
                 raise E.FailedPrecondition(str(exc)) from None
             self.outgoing.pop(job_id, None)
             out.holds.release()
-            self.hv.drop_migrated(out.vm)
+            await self.hv.drop_migrated(out.vm)
             log.info("migration committed; source copy freed", job_id=job_id, vm_id=out.vm.vm_id)
             return None, 0.0, 0.0
         self._abort_out(out, "aborted by the controller")
@@ -517,7 +517,7 @@ class Migrations:
                 incoming.holds.release()  # the guest runs here: the collector may too
                 # Durable once the guest runs (an fsync, not part of the downtime): the
                 # controller's hand-over record already names this node as the owner.
-                self.hv.store.save(vm.definition)
+                await self.hv.save_definition(vm)
             downtime = (resumed_at - float(incoming.final.get("paused_at", resumed_at))) * 1000
             log.info("migration in committed", job_id=incoming.job_id, vm_id=vm.vm_id, phase=vm.phase.name,
                      downtime_ms=round(downtime, 2))
