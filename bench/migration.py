@@ -29,6 +29,11 @@
   "qemu-paced" runs it again with ``-icount shift=7,align=on`` (the guest
   held near 7.8 MIPS, about Caravan's speed), so both move the same workload.
 
+The bench refuses to start on a busy machine (less than 75% of the CPU time
+idle over a second; --allow-busy to run anyway), and when one migration's
+downtime stands far out from its workload's others it keeps the node and
+controller logs in a directory it names, for finding the cause afterwards.
+
 Dirty rates: ``low`` spins 200 iterations between writes, ``high`` none.
 Writes JSON (--json) and a PNG of pages sent per round (--plot; needs matplotlib).
 """
@@ -335,6 +340,35 @@ def qemu_runs(memory: int, rate: str, repeats: int, downtime_ms: float, warmup: 
 
 # -- report ------------------------------------------------------------------------------------
 
+OUTLIER = 3.0  # a migration whose downtime is this many times the workload's median (and over 30 ms)
+BUSY_IDLE = 0.75  # share of the machine's CPU time that must be idle before the bench starts
+
+
+def idle_share(seconds: float = 1.0) -> float:
+    """Share of all CPUs' time spent idle over ``seconds`` (/proc/stat)."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        return fields[3] + fields[4], sum(fields)  # idle + iowait, all
+    idle0, total0 = sample()
+    time.sleep(seconds)
+    idle1, total1 = sample()
+    return (idle1 - idle0) / max(1, total1 - total0)
+
+
+def keep_outlier_logs(runs: list[dict], logs: str, what: str) -> str | None:
+    """Copy the daemons' logs when a migration's downtime stands far out from
+    the others, so its cause can be found after the temporary cluster is gone."""
+    down = sorted(r["downtime_ms"] for r in runs if r["status"] == "completed")
+    if len(down) < 3 or down[-1] < 30 or down[-1] < OUTLIER * statistics.median(down):
+        return None
+    kept = tempfile.mkdtemp(prefix=f"caravan-bench-outlier-{what}-")
+    shutil.copytree(logs, os.path.join(kept, "logs"))
+    with open(os.path.join(kept, "runs.json"), "w") as f:
+        json.dump(runs, f, indent=2)
+    return kept
+
+
 def summarize(runs: list[dict]) -> dict:
     ok = [r for r in runs if r["status"] == "completed"]
     if not ok:
@@ -392,7 +426,15 @@ def main() -> int:
                              "at about the same rate; '' to skip")
     parser.add_argument("--json", dest="json_path")
     parser.add_argument("--plot", default=None)
+    parser.add_argument("--allow-busy", action="store_true",
+                        help=f"run even if less than {BUSY_IDLE:.0%} of the CPU time is idle beforehand")
     args = parser.parse_args()
+    idle = idle_share()
+    if idle < BUSY_IDLE and not args.allow_busy:
+        print(f"the machine is busy ({idle:.0%} of its CPU time idle over 1 s): the figures would measure "
+              f"that, not migration; stop what runs (leftover clusters: pkill -f 'node serve') or pass --allow-busy",
+              file=sys.stderr)
+        return 2
     sizes = [parse_size(s) for s in args.sizes.split(",")]
     rates = args.rates.split(",")
     tmp = tempfile.mkdtemp(prefix="caravan-bench-migration-")
@@ -412,6 +454,10 @@ def main() -> int:
                 for rate in rates:
                     runs = caravan_runs(client, memory, rate, args.repeats, args.downtime_ms, args.warmup)
                     summary = summarize(runs)
+                    kept = keep_outlier_logs(runs, os.path.join(tmp, "cluster", "logs"),
+                                             f"{format_size(memory)}-{rate}")
+                    if kept:
+                        print(f"(a downtime outlier: the node and controller logs are kept in {kept})", flush=True)
                     r0 = [r["round0_mib_s"] for r in runs if r["round0_mib"] >= 8]
                     entry = {"memory": memory, "rate": rate, "caravan": summary, "caravan_runs": runs,
                              "round0_mib_s": statistics.median(r0) if r0 else None,
