@@ -120,6 +120,13 @@ class Hypervisor:
         for problem in problems:
             log.warning("unreadable VM definition skipped", problem=problem)
         for d in definitions:
+            if d.migrating_in:
+                # The node stopped while this VM was migrating in: its memory was only
+                # in that process; the source keeps its copy until the hand-over completes.
+                await asyncio.to_thread(self.store.remove, d.vm_id)
+                log.warning("discarded a VM whose migration here did not complete", vm_id=d.vm_id,
+                            job_id=d.migrating_in)
+                continue
             vm = Vm(d, self.store, ConsoleBuffer(self.config.console_limit))
             self.vms[d.vm_id] = vm
             saved = self.store.path(d.vm_id, SAVED_STATE)

@@ -45,6 +45,9 @@ class VmDefinition:
     generation: int = 1
     # What the node should do with it after a restart: "stopped" or "running".
     desired: str = "stopped"
+    # The migration job bringing this VM here, until its hand-over: a node that
+    # restarts before then discards the VM (its memory was only in the process).
+    migrating_in: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

@@ -175,6 +175,10 @@ def test_drain_empties_a_node(cluster: Cluster) -> None:
     for i in range(3):
         assert node_of(cluster, f"d{i}") in ("node-1", "node-2")
         assert_running_on(cluster, f"d{i}", node_of(cluster, f"d{i}"))
+        # The new node's record of the VM is complete: it survives that node's restart.
+        record = cluster.vms()[f"d{i}"]["vm"]
+        stored = json.loads((cluster.dir / "nodes" / record["node"] / "vms" / record["vm_id"] / "vm.json").read_text())
+        assert stored["migrating_in"] == "" and stored["desired"] == "running"
     assert not [n for n, r in cluster.vms().items() if r["vm"]["node"] == "node-3"
                 and r["vm"]["state"] in ("VM_STATE_RUNNING", "VM_STATE_PAUSED")]
 

@@ -4,6 +4,7 @@ restart with the same data directory, health and metrics."""
 
 from __future__ import annotations
 
+import json
 import struct
 import subprocess
 import sys
@@ -336,3 +337,22 @@ def test_a_vm_id_is_taken_once_while_its_files_are_written(node: NodeProcess) ->
     assert (vm_dir / "disk.img").stat().st_size == len(disk)
     assert node.stub.StartVm(node_pb2.VmRef(vm_id="twin")).state == RUNNING
     assert node.wait_state("twin", {STOPPED}).exit_code == 0
+
+
+def test_a_vm_whose_migration_in_did_not_complete_is_discarded_at_restart(tmp_path: Path) -> None:
+    """A destination that stops mid-migration leaves the VM's directory behind,
+    marked with the job; at the next start the node drops it instead of
+    keeping a copy that would block the VM from ever migrating here again."""
+    n = NodeProcess(tmp_path, "dst")
+    for vm_id, migrating_in in (("half", "job-1"), ("whole", "")):
+        vm_dir = n.data / "vms" / vm_id
+        vm_dir.mkdir(parents=True)
+        (vm_dir / "vm.json").write_text(json.dumps({
+            "version": 1, "vm_id": vm_id, "name": vm_id, "memory": 32 << 20, "migrating_in": migrating_in}))
+    n.start()
+    try:
+        assert [vm.vm_id for vm in n.stub.ListVms(node_pb2.ListVmsRequest()).vms] == ["whole"]
+        assert not (n.data / "vms" / "half").exists()
+        assert n.create("half", image("hello")).state == RUNNING  # the id is free again
+    finally:
+        n.stop()

@@ -576,7 +576,7 @@ class Incoming:
             vm_id=vm_id, name=str(meta.get("name") or vm_id), memory=memory,
             shares=int(meta.get("shares") or 1024), backend=hv.config.backend,
             image_name=str(meta.get("image_name") or ""), disk=disk is not None, created_at=now,
-            generation=int(meta.get("generation") or 1))
+            generation=int(meta.get("generation") or 1), migrating_in=self.job_id)
         hv.store.create(definition)
         self.created = True
         disk_path = None
@@ -684,6 +684,7 @@ class Incoming:
         hv = self.hv
         hv.vms[vm.vm_id] = vm
         vm.definition.desired = "running"
+        vm.definition.migrating_in = ""  # written once the guest runs (Migrations._finish_in)
         if self.final.get("running", True):
             vm.first_slice = asyncio.get_running_loop().create_future()
             vm.phase = Phase.RUNNING
