@@ -392,7 +392,8 @@ class Hypervisor:
             if start or reservation_id:
                 self._admit(vm_id, spec.memory, reservation_id)
                 admitted = True
-            await asyncio.to_thread(write_files)
+            async with self._store_lock(vm_id):  # after the files of a VM destroyed under this id are gone
+                await asyncio.to_thread(write_files)
             vm = Vm(definition, self.store, ConsoleBuffer(self.config.console_limit))
             if start:
                 self._boot(vm)
@@ -558,7 +559,8 @@ class Hypervisor:
             created_at=time.time(), generation=int(meta.get("generation") or 0) + 1,
             desired="running" if start else "stopped")
         try:
-            await asyncio.to_thread(self.store.create, definition)
+            async with self._store_lock(vm_id):
+                await asyncio.to_thread(self.store.create, definition)
             disk = self.store.path(vm_id, "disk.img") if has_disk else None
             try:
                 restored = await asyncio.to_thread(
