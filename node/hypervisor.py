@@ -400,7 +400,7 @@ class Hypervisor:
         except BaseException:
             if admitted:
                 self.admission.release(f"vm:{vm_id}")
-            self.store.remove(vm_id)
+            await self._remove_files(vm_id)
             raise
         finally:
             self._creating.discard(vm_id)
@@ -425,24 +425,24 @@ class Hypervisor:
         if vm.busy:
             raise FailedPrecondition(f"VM {vm_id} is being saved or started; try again in a moment")
         vm.busy = True  # until it runs: a second start waits its turn
+        admitted = False
         try:
             # Written ahead: the record says "running" before the guest runs.
             await self._persist_desired(vm, "running")
             vm.release()
             self.admission.release(f"vm:{vm_id}")
             self._admit(vm_id, vm.definition.memory, "")
-            try:
-                saved = self.store.path(vm_id, SAVED_STATE)
-                if os.path.exists(saved):
-                    await self._restore_saved(vm)
-                    vm.phase = Phase.RUNNING
-                    self.wake()
-                else:
-                    self._boot(vm)
-            except BaseException:
-                self.admission.release(f"vm:{vm_id}")
-                raise
+            admitted = True
+            saved = self.store.path(vm_id, SAVED_STATE)
+            if os.path.exists(saved):
+                await self._restore_saved(vm)
+                vm.phase = Phase.RUNNING
+                self.wake()
+            else:
+                self._boot(vm)
         except BaseException:
+            if admitted:
+                self.admission.release(f"vm:{vm_id}")
             vm.definition.desired = "stopped"
             with contextlib.suppress(Exception):
                 await self.save_definition(vm)
@@ -579,7 +579,7 @@ class Hypervisor:
                 vm.exit_code = restored.machine.exit_code
         except BaseException:
             self.admission.release(f"vm:{vm_id}")
-            self.store.remove(vm_id)
+            await self._remove_files(vm_id)
             raise
         finally:
             self._creating.discard(vm_id)
