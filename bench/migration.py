@@ -427,7 +427,7 @@ def main() -> int:
     parser.add_argument("--json", dest="json_path")
     parser.add_argument("--plot", default=None)
     parser.add_argument("--allow-busy", action="store_true",
-                        help=f"run even if less than {BUSY_IDLE:.0%} of the CPU time is idle beforehand")
+                        help=f"run even if less than {BUSY_IDLE * 100:.0f}%% of the CPU time is idle beforehand")
     args = parser.parse_args()
     idle = idle_share()
     if idle < BUSY_IDLE and not args.allow_busy:
