@@ -39,15 +39,24 @@ ZERO_WINDOW = bytes(WINDOW_BYTES)
 _MAP_BYTES = WINDOW // 8
 
 
+_ALL = list(range(WINDOW))  # every page of a window (shared: never modified)
+_FULL_MAP = bytes([0xFF]) * _MAP_BYTES
+_FULL = int.from_bytes(_FULL_MAP, "little")
+
+
 def _bitmap(indices: Iterable[int]) -> bytes:
+    if indices is _ALL:
+        return _FULL_MAP
     value = 0
     for i in indices:
         value |= 1 << i
     return value.to_bytes(_MAP_BYTES, "little")
 
 
-def _bits(bitmap: bytes) -> list[int]:
-    value = int.from_bytes(bitmap, "little")
+def _bits(value: int) -> list[int]:
+    """The indices of the bits set in ``value`` (a bitmap read as an int)."""
+    if value == _FULL:
+        return _ALL
     out = []
     while value:
         low = value & -value
@@ -111,7 +120,7 @@ class PageEncoder:
                 continue
             if count == WINDOW and window.find(ZERO_PAGE) < 0:
                 # No run of 4 KiB zeros anywhere: every page holds data (one C-level scan).
-                yield self._payload(first, list(range(WINDOW)), [], window, digest=True)
+                yield self._payload(first, _ALL, [], window, digest=True)
                 continue
             data = [i for i in range(count) if window[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT] != ZERO_PAGE]
             self.zero_pages += count - len(data)
@@ -169,11 +178,13 @@ class PageDecoder:
                 or not isinstance(zero_map, bytes) or len(zero_map) != _MAP_BYTES
                 or not isinstance(blob, bytes)):
             raise FormatError("malformed pages record")
-        data = _bits(data_map)
-        zero = _bits(zero_map)
-        if set(data) & set(zero):
+        data_bits = int.from_bytes(data_map, "little")
+        zero_bits = int.from_bytes(zero_map, "little")
+        if data_bits & zero_bits:
             raise FormatError("a page is both data and zero in one record")
-        top = max(data + zero, default=-1)
+        top = (data_bits | zero_bits).bit_length() - 1
+        data = _bits(data_bits)
+        zero = _bits(zero_bits)
         if first + top >= self.npages:
             raise LimitError(f"page {first + top} is beyond the guest's {self.npages} pages")
         expected = len(data) * PAGE_SIZE

@@ -188,9 +188,10 @@ class Ram:
         if off < 0 or end > self.size:
             raise IndexError(f"RAM write [{off:#x}, {end:#x}) outside RAM of {self.size:#x} bytes")
         self.u8[off:end] = data
-        if len(data):
-            hooks = self.hooks
-            for page in range(off >> PAGE_SHIFT, ((end - 1) >> PAGE_SHIFT) + 1):
+        first, last = off >> PAGE_SHIFT, ((end - 1) >> PAGE_SHIFT) + 1
+        hooks = self.hooks
+        if len(data) and hooks.count(0, first, last) != last - first:  # a hooked page (one C-level scan)
+            for page in range(first, last):
                 if hooks[page]:
                     lo = max(off, page << PAGE_SHIFT)
                     hi = min(end, (page + 1) << PAGE_SHIFT)
