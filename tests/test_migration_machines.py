@@ -10,7 +10,8 @@ import pytest
 
 from node.machine.machine import Machine, MachineConfig, StopReason
 from node.migration.destination import DestinationMachine, Phase as DPhase, ProtocolError
-from node.migration.digest import MemoryDigest, digest_of, page_hash
+from node.migration.destination import MIGRATION_VERSION
+from node.migration.digest import CHUNK_PAGES, CHUNK_SIZE, MemoryDigest, chunk_hash, digest_of
 from node.migration.source import (HANDOVER_SECONDS, IllegalTransition, Next, Params, Phase, Round,
                                    SourceMachine)
 from support import guest
@@ -109,32 +110,62 @@ def test_params_are_validated(bad: dict) -> None:
 
 
 def test_digest_is_incremental_and_matches_a_full_computation() -> None:
-    mem = bytearray(64 * PAGE_SIZE)
-    d = MemoryDigest()
-    for page in (3, 7, 9):
-        mem[page * PAGE_SIZE] = page
-        d.set(page, memoryview(mem)[page * PAGE_SIZE:(page + 1) * PAGE_SIZE])
-    assert d.value == digest_of(memoryview(mem))
-    mem[7 * PAGE_SIZE] = 0
-    d.zero(7)
-    mem[3 * PAGE_SIZE + 5] = 1
-    d.set(3, memoryview(mem)[3 * PAGE_SIZE:4 * PAGE_SIZE])
-    assert d.value == digest_of(memoryview(mem))
+    assert CHUNK_PAGES >= 2
+    mem = bytearray(4 * CHUNK_SIZE)
+    view = memoryview(mem)
+    d = MemoryDigest(view)
+    assert d.value == digest_of(view) == bytes(16)  # all zeros: nothing counts
+    a, b, c = 0, CHUNK_PAGES - 1, 2 * CHUNK_PAGES + 1  # a and b share chunk 0; c is in chunk 2
+    for page in (a, b, c):
+        mem[page * PAGE_SIZE + 7] = page + 1
+    d.update(0, [a, b, c], memoryview(b""), [])
+    assert d.value == digest_of(view) and sorted(d.chunks) == [0, 2]
+    mem[b * PAGE_SIZE + 7] = 0  # chunk 0 still holds page a
+    d.update(0, [], memoryview(b""), [b])
+    assert d.value == digest_of(view) and sorted(d.chunks) == [0, 2]
+    mem[c * PAGE_SIZE + 7] = 0  # chunk 2 is all zeros again: it leaves the digest
+    d.update(0, [], memoryview(b""), [c])
+    assert d.value == digest_of(view) and sorted(d.chunks) == [0]
+    mem[a * PAGE_SIZE + 5] = 1
+    d.update(0, [a], memoryview(b""), [])
+    assert d.value == digest_of(view)
 
 
-def test_digest_update_folds_whole_records() -> None:
-    mem = bytearray(os.urandom(8 * PAGE_SIZE))
+def test_digest_folds_whole_windows_and_sparse_records() -> None:
+    mem = bytearray(os.urandom(2 * 256 * PAGE_SIZE))
     mem[2 * PAGE_SIZE:3 * PAGE_SIZE] = bytes(PAGE_SIZE)
     view = memoryview(mem)
-    by_record, by_page = MemoryDigest(), MemoryDigest()
-    by_record.update(0, [0, 1, 3, 4, 5, 6, 7], memoryview(bytes(view[:2 * PAGE_SIZE]) + bytes(view[3 * PAGE_SIZE:])), [2])
-    for page in (0, 1, 3, 4, 5, 6, 7):
-        by_page.set(page, view[page * PAGE_SIZE:(page + 1) * PAGE_SIZE])
-    assert by_record.value == by_page.value == digest_of(view)
-    # A page that was data and is now zero leaves the digest.
-    mem[5 * PAGE_SIZE:6 * PAGE_SIZE] = bytes(PAGE_SIZE)
-    by_record.update(0, [], memoryview(b""), [5])
-    assert by_record.value == digest_of(view)
+    d = MemoryDigest(view)
+    d.update(0, list(range(256)), view[:256 * PAGE_SIZE], [])  # a full window (round 0's usual record)
+    d.update(256, [i for i in range(256) if i != 2], memoryview(b""), [])
+    assert d.value == digest_of(view)
+    mem[256 * PAGE_SIZE:(256 + CHUNK_PAGES) * PAGE_SIZE] = bytes(CHUNK_SIZE)
+    d.update(256, [], memoryview(b""), list(range(CHUNK_PAGES)))
+    assert d.value == digest_of(view) and (256 // CHUNK_PAGES) not in d.chunks
+
+
+def test_both_ends_agree_although_the_source_hashes_newer_memory() -> None:
+    """The source hashes a chunk from its memory, which may already hold a
+    newer page that is sent only in the next round; the digests agree once
+    that page has been sent (the last record touching a chunk decides)."""
+    src = bytearray(os.urandom(CHUNK_SIZE * 2))
+    dst = bytearray(len(src))
+    s, d = MemoryDigest(memoryview(src)), MemoryDigest(memoryview(dst))
+
+    def send(pages: list[int]) -> None:
+        for p in pages:
+            dst[p * PAGE_SIZE:(p + 1) * PAGE_SIZE] = src[p * PAGE_SIZE:(p + 1) * PAGE_SIZE]
+        s.update(0, pages, memoryview(b""), [])
+        d.update(0, pages, memoryview(b""), [])
+
+    send(list(range(2 * CHUNK_PAGES)))  # round 0
+    assert s.value == d.value
+    src[1 * PAGE_SIZE] ^= 0xFF  # dirtied: sent next round
+    src[2 * PAGE_SIZE] ^= 0xFF  # dirtied: sent the round after
+    send([1])  # the source's hash of chunk 0 already covers the new page 2
+    assert s.value != d.value
+    send([2])
+    assert s.value == d.value == digest_of(memoryview(src))
 
 
 # -- the destination, fed real frames ----------------------------------------------------------
@@ -145,11 +176,12 @@ class Built:
 
     def __init__(self) -> None:
         self.machine: Machine | None = None
-        self.digest = MemoryDigest()
+        self.digest: MemoryDigest | None = None
         self.finished = False
 
     def build(self, header: dict) -> None:
         self.machine = Machine.from_config_state(header["machine"], [], None)
+        self.digest = MemoryDigest(self.machine.ram.u8)
         self.decoder = PageDecoder(self.machine.ram, canonical=False, on_pages=self.digest.update)
 
     def pages(self, payload: dict) -> None:
@@ -159,11 +191,10 @@ class Built:
         raise ProtocolError("no disk")
 
     def memory_digest(self) -> bytes:
-        return self.digest.value
+        return self.digest.value  # type: ignore[union-attr]
 
-    def page_hash(self, page: int) -> int:
-        mem = self.machine.ram.u8  # type: ignore[union-attr]
-        return page_hash(page, mem[page * PAGE_SIZE:(page + 1) * PAGE_SIZE])
+    def chunk_hash(self, chunk: int) -> int:
+        return chunk_hash(self.machine.ram.u8, chunk)  # type: ignore[union-attr]
 
     def finish(self, hart: dict, devices: dict, console: object, final: dict) -> None:
         self.machine.restore_states(hart, devices)  # type: ignore[union-attr]
@@ -171,9 +202,9 @@ class Built:
 
 
 def stream_of(machine: Machine, tamper: str = "") -> list[codec.Frame]:
-    frames = [codec.encode_frame(codec.HEADER, {"migration": 1, "machine": machine.config_state()})]
+    frames = [codec.encode_frame(codec.HEADER, {"migration": MIGRATION_VERSION, "machine": machine.config_state()})]
     frames.append(codec.encode_frame(codec.ROUND, {"round": 0}))
-    sent = MemoryDigest()
+    sent = MemoryDigest(machine.ram.u8)
     enc = PageEncoder(machine.ram.u8, canonical=False, on_pages=sent.update)
     for payload in enc.all_pages():
         frames.append(codec.encode_frame(codec.PAGES, payload))
@@ -181,11 +212,11 @@ def stream_of(machine: Machine, tamper: str = "") -> list[codec.Frame]:
     for name, state in machine.device_states().items():
         frames.append(codec.encode_frame(codec.STATE, {"name": f"device:{name}", "state": state}))
     digest = sent.value if tamper != "digest" else bytes(16)
-    spot_page = sorted(sent.pages)[0]
-    spot = page_hash(spot_page, machine.ram.u8[spot_page * PAGE_SIZE:(spot_page + 1) * PAGE_SIZE])
+    spot_chunk = sorted(sent.chunks)[0]
+    spot = chunk_hash(machine.ram.u8, spot_chunk)
     if tamper == "spot":
         spot ^= 1
-    frames.append(codec.encode_frame(codec.FINAL, {"digest": digest, "spot": [[spot_page, spot.to_bytes(16, "little")]],
+    frames.append(codec.encode_frame(codec.FINAL, {"digest": digest, "spot": [[spot_chunk, spot.to_bytes(16, "little")]],
                                                    "paused_at": 0.0}))
     return list(codec.FrameDecoder().feed(b"".join(frames)))
 
@@ -243,25 +274,35 @@ def test_destination_rejects_records_out_of_order() -> None:
     assert dm.feed(abort) is DPhase.ABORTED and dm.reason == "test"
 
 
-@pytest.mark.parametrize("used", [20, 500, 20000])
-def test_spot_checks_sample_sent_pages_whatever_their_density(used: int) -> None:
-    """Random probes find pages in a busy guest's memory; a guest using a
-    sliver of its memory falls back to sampling the sent pages themselves."""
+@pytest.mark.parametrize("used", [20, 500, 3000])
+def test_spot_checks_sample_sent_chunks_whatever_their_density(used: int) -> None:
+    """Random probes find chunks in a busy guest's memory; a guest using a
+    sliver of its memory falls back to sampling the sent chunks themselves."""
     from types import SimpleNamespace
 
     from node.machine.memory import Ram
     from node.migration.driver import SPOT_CHECKS, Migrations
 
     ram = Ram(256 << 20)
-    digest = MemoryDigest()
-    for page in range(0, used * 3, 3):
+    digest = MemoryDigest(ram.u8)
+    for page in range(0, used * CHUNK_PAGES, CHUNK_PAGES + 1):
         ram.write_bytes(page * PAGE_SIZE, page.to_bytes(8, "little") + b"\x01")
-        digest.set(page, ram.u8[page * PAGE_SIZE:(page + 1) * PAGE_SIZE])
+        digest.update(page - page % 256, [page % 256], memoryview(b""), [])
     out = SimpleNamespace(digest=digest, machine=SimpleNamespace(ram=ram))
     spots = Migrations._spot_checks(None, out, "job-1")  # type: ignore[arg-type]
-    pages = [p for p, _ in spots]
-    assert len(pages) == len(set(pages)) == min(SPOT_CHECKS, used)
-    for page, expected in spots:
-        assert page in digest.pages
-        assert page_hash(page, ram.u8[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]) == int.from_bytes(expected, "little")
+    chunks = [c for c, _ in spots]
+    assert len(chunks) == len(set(chunks)) == min(SPOT_CHECKS, len(digest.chunks))
+    for chunk, expected in spots:
+        assert chunk in digest.chunks
+        assert chunk_hash(ram.u8, chunk) == int.from_bytes(expected, "little")
     assert Migrations._spot_checks(None, out, "job-1") == spots  # type: ignore[arg-type]
+
+
+def test_destination_names_a_migration_protocol_it_does_not_speak() -> None:
+    dm = DestinationMachine(Built())
+    header = codec.encode_frame(codec.HEADER, {"migration": MIGRATION_VERSION - 1, "machine": {}})
+    with pytest.raises(ProtocolError, match=f"protocol {MIGRATION_VERSION - 1}, this node {MIGRATION_VERSION}"):
+        dm.feed(list(codec.FrameDecoder().feed(header))[0])
+    garbage = codec.encode_frame(codec.HEADER, {"format": [1, 0]})
+    with pytest.raises(ProtocolError, match="not a migration stream header"):
+        DestinationMachine(Built()).feed(list(codec.FrameDecoder().feed(garbage))[0])

@@ -23,6 +23,9 @@ from vmstate import codec
 from vmstate.codec import Frame
 
 
+# 2: the memory digest and spot checks are by 64 KiB chunk (node.migration.digest).
+MIGRATION_VERSION = 2
+
 class Phase(str, enum.Enum):
     AWAIT_HEADER = "await-header"
     RECEIVING = "receiving"
@@ -44,7 +47,7 @@ class Target(Protocol):
 
     def memory_digest(self) -> bytes: ...
 
-    def page_hash(self, page: int) -> int: ...
+    def chunk_hash(self, chunk: int) -> int: ...
 
     def finish(self, hart: dict[str, Any], devices: dict[str, Any], console: tuple[int, bytes] | None,
                final: dict[str, Any]) -> None: ...
@@ -76,8 +79,12 @@ class DestinationMachine:
         if self.phase is Phase.AWAIT_HEADER:
             if kind != codec.HEADER:
                 raise self._illegal(kind)
-            if p.get("migration") != 1:
-                raise ProtocolError("migration destination: not a migration stream header")
+            version = p.get("migration")
+            if version != MIGRATION_VERSION:
+                if not isinstance(version, int):
+                    raise ProtocolError("migration destination: not a migration stream header")
+                raise ProtocolError(f"migration destination: the source speaks migration protocol {version}, "
+                                    f"this node {MIGRATION_VERSION}; run the same Caravan version on both nodes")
             self.target.build(p)
             self.phase = Phase.RECEIVING
             return self.phase
@@ -118,9 +125,9 @@ class DestinationMachine:
         if final.get("digest") != self.target.memory_digest():
             raise ProtocolError("migration destination: memory digest mismatch (the copy is not the source's memory)")
         for item in final.get("spot", []):
-            page, expected = item
-            if self.target.page_hash(int(page)) != int.from_bytes(expected, "little"):
-                raise ProtocolError(f"migration destination: page {page} differs from the source's")
+            chunk, expected = item
+            if self.target.chunk_hash(int(chunk)) != int.from_bytes(expected, "little"):
+                raise ProtocolError(f"migration destination: memory chunk {chunk} differs from the source's")
         self.final = final
         self.target.finish(self.hart, self.devices, self.console, final)
 

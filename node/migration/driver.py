@@ -51,8 +51,8 @@ from ..store import VmDefinition
 from ..tls import TlsFiles, channel_credentials
 from ..vm import Vm
 from . import wire
-from .destination import DestinationMachine, Phase as DestPhase, ProtocolError
-from .digest import MemoryDigest, page_hash
+from .destination import MIGRATION_VERSION, DestinationMachine, Phase as DestPhase, ProtocolError
+from .digest import CHUNK_SIZE, MemoryDigest, chunk_hash
 from .source import IllegalTransition, Next, Params, Round, SourceMachine
 
 if TYPE_CHECKING:
@@ -117,9 +117,12 @@ class Outgoing:
     paused_at: float = 0.0
     channel: grpc.aio.Channel | None = None
     call: Any = None
-    digest: MemoryDigest = field(default_factory=MemoryDigest)
     touched: bytes | None = None  # per window: may hold data (round 0 reads only these)
+    digest: MemoryDigest = field(init=False)
     holds: gcpolicy.Holds = field(default_factory=gcpolicy.Holds)  # on the garbage collector (node.gcpolicy)
+
+    def __post_init__(self) -> None:
+        self.digest = MemoryDigest(self.machine.ram.u8)
 
     def account_pages(self, first: int, data: list[int], contents: memoryview, zero: list[int]) -> None:
         """Every PAGES record sent goes through here (the encoder's hook)."""
@@ -238,7 +241,7 @@ class Migrations:
         ram = machine.ram
         d = vm.definition
         header = {
-            "format": [1, 0], "migration": 1, "job_id": req.job_id,
+            "format": [1, 0], "migration": MIGRATION_VERSION, "job_id": req.job_id,
             "vm": {"vm_id": d.vm_id, "name": d.name, "shares": d.shares, "generation": d.generation,
                    "image_name": d.image_name},
             "memory_size": ram.size, "machine": machine.config_state(),
@@ -390,27 +393,25 @@ class Migrations:
                 await asyncio.sleep(ahead)
 
     def _spot_checks(self, out: Outgoing, job_id: str) -> list[list[Any]]:
-        """A few random non-zero pages with their hashes, chosen during the
-        downtime: random probes, not a pass over every page (sorting the
-        digest's pages cost ~7 ms for a 512 MiB working set)."""
-        pages = out.digest.pages
+        """A few random non-zero memory chunks with their hashes, chosen during
+        the downtime: random probes, not a pass over every chunk (sorting
+        them all cost ~7 ms for a 512 MiB working set)."""
+        chunks = out.digest.chunks
         rng = random.Random(job_id)
-        want = min(SPOT_CHECKS, len(pages))
-        npages = out.machine.ram.npages
+        want = min(SPOT_CHECKS, len(chunks))
+        nchunks = -(-out.machine.ram.size // CHUNK_SIZE)
         found: dict[int, None] = {}
         for _ in range(SPOT_CHECKS * 64):
             if len(found) == want:
                 break
-            page = rng.randrange(npages)
-            if page in pages:
-                found[page] = None
-        if len(found) < want:  # a guest using a tiny share of its memory: take from the pages themselves
-            rest = [p for p in pages if p not in found]
+            chunk = rng.randrange(nchunks)
+            if chunk in chunks:
+                found[chunk] = None
+        if len(found) < want:  # a guest using a tiny share of its memory: take from the chunks themselves
+            rest = [c for c in chunks if c not in found]
             found.update(dict.fromkeys(rng.sample(rest, want - len(found))))
-        chosen = list(found)
         mem = out.machine.ram.u8
-        return [[p, page_hash(p, mem[p << PAGE_SHIFT:(p + 1) << PAGE_SHIFT]).to_bytes(16, "little")]
-                for p in chosen]
+        return [[c, chunk_hash(mem, c).to_bytes(16, "little")] for c in found]
 
     def _abort_out(self, out: Outgoing, reason: str) -> None:
         """Leave the VM running on the source, untouched."""
@@ -541,7 +542,7 @@ class Incoming:
         self.machine: Machine | None = None
         self.vm: Vm | None = None
         self.pages_decoder: PageDecoder | None = None
-        self.digest = MemoryDigest()
+        self.digest: MemoryDigest | None = None  # once the machine is built
         self.final: dict[str, Any] = {}
         self.held = False
         self.created = False
@@ -594,6 +595,7 @@ class Incoming:
         self.definition = definition
         self.resident = self._resident_runs(header.get("resident"), self.machine.ram.npages)
         self.awaiting_ready = True
+        self.digest = MemoryDigest(self.machine.ram.u8)
         self.pages_decoder = PageDecoder(self.machine.ram, canonical=False, on_pages=self.digest.update)
 
     @staticmethod
@@ -649,13 +651,13 @@ class Incoming:
         disk.write(offset, data)
 
     def memory_digest(self) -> bytes:
-        return self.digest.value
+        return self.digest.value if self.digest is not None else b""
 
-    def page_hash(self, page: int) -> int:
+    def chunk_hash(self, chunk: int) -> int:
         mem = self.machine.ram.u8  # type: ignore[union-attr]
-        if not 0 <= page < self.machine.ram.npages:  # type: ignore[union-attr]
-            raise ProtocolError(f"spot check of page {page} beyond memory")
-        return page_hash(page, mem[page << PAGE_SHIFT:(page + 1) << PAGE_SHIFT])
+        if not 0 <= chunk * CHUNK_SIZE < len(mem):
+            raise ProtocolError(f"spot check of memory chunk {chunk}, beyond memory")
+        return chunk_hash(mem, chunk)
 
     def finish(self, hart: dict[str, Any], devices: dict[str, Any], console: tuple[int, bytes] | None,
                final: dict[str, Any]) -> None:
