@@ -22,9 +22,11 @@ from typing import Any, Protocol
 from vmstate import codec
 from vmstate.codec import Frame
 
-
-# 2: the memory digest and spot checks are by 64 KiB chunk (node.migration.digest).
+# 2: the memory digest and spot checks are by chunk (node.migration.digest), and
+# the destination acknowledges each ROUND record k >= 1 once it has applied
+# everything before it (the source waits for that before it pauses the guest).
 MIGRATION_VERSION = 2
+
 
 class Phase(str, enum.Enum):
     AWAIT_HEADER = "await-header"
