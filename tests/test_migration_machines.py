@@ -45,6 +45,19 @@ def test_stops_iterating_once_the_expected_downtime_fits() -> None:
     assert sm.phase is Phase.COMMITTED and sm.status == "completed"
 
 
+def test_scattered_pages_are_expected_at_their_measured_cost_not_at_round_0_speed() -> None:
+    """Round 0 streams whole windows (1000 MiB/s: 4 µs a page); the pages left
+    for the stop-and-copy are scattered and cost what the node measured."""
+    decisions = {}
+    for page_seconds in (1e-6, 20e-6):
+        sm = SourceMachine(Params(downtime_ms=20), total_pages=65536, page_seconds=page_seconds)
+        sm.begin()
+        decisions[page_seconds] = (sm.round_done(round_of(0, 1000, 1.0), dirty_pages=1000, elapsed=1.0),
+                                   sm.expected_downtime_ms)
+    assert decisions[1e-6] == (Next.STOP_AND_COPY, pytest.approx(1000 * 4096 / (1000 * MIB) * 1000 + HANDOVER_SECONDS * 1000))
+    assert decisions[20e-6] == (Next.ROUND, pytest.approx(1000 * 20e-3 + HANDOVER_SECONDS * 1000))
+
+
 def test_timeout_aborts_or_forces_as_asked() -> None:
     for action, expected in (("abort", Next.ABORT), ("force", Next.STOP_AND_COPY)):
         sm = source(downtime_ms=10, timeout=5, on_timeout=action)

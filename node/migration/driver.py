@@ -57,7 +57,7 @@ from ..vm import Vm
 from . import wire
 from .destination import MIGRATION_VERSION, DestinationMachine, Phase as DestPhase, ProtocolError
 from .digest import CHUNK_SIZE, MemoryDigest, chunk_hash
-from .source import IllegalTransition, Next, Params, Round, SourceMachine
+from .source import PAGE_SECONDS, IllegalTransition, Next, Params, Round, SourceMachine
 
 if TYPE_CHECKING:
     from ..hypervisor import Hypervisor
@@ -67,6 +67,7 @@ log = structlog.get_logger("node.migration")
 SPOT_CHECKS = 32
 FIRST_SLICE_WAIT = 1.0  # seconds FinishMigration waits for a resumed VM's first slice
 BATCH_BYTES = 1 << 20
+MEASURED_PAGES = 64  # a stop-and-copy of at least this many pages updates Migrations.page_seconds
 
 
 class Batch:
@@ -160,6 +161,9 @@ class Migrations:
         self.outgoing: dict[str, Outgoing] = {}
         self.incoming: dict[str, Incoming] = {}
         self.channels: dict[str, grpc.aio.Channel] = {}  # by destination address (see _channel)
+        # What one dirty page cost this node's last stop-and-copies (moving average):
+        # the convergence decision's estimate of the next one (node.migration.source).
+        self.page_seconds = PAGE_SECONDS
         self._closing: list[asyncio.Future] = []  # replaced channels being closed
 
     # -- source ------------------------------------------------------------------------
@@ -203,7 +207,7 @@ class Migrations:
             raise E.FailedPrecondition(f"VM {req.vm_id} is being saved; try again in a moment")
         params = params_from_proto(req.params)
         machine = vm.machine
-        out = Outgoing(req.job_id, vm, machine, SourceMachine(params, machine.ram.npages), vm.phase,
+        out = Outgoing(req.job_id, vm, machine, SourceMachine(params, machine.ram.npages, self.page_seconds), vm.phase,
                        req.destination_name or req.destination)
         self.outgoing[req.job_id] = out
         out.holds.take(gcpolicy.FULL)
@@ -293,6 +297,7 @@ class Migrations:
         vm.migration_paused = True
         vm.throttle = 0.0
         out.paused_at = time.time()
+        paused = time.perf_counter()
         final_pages = sorted(set(pending) | set(ram.take_dirty()))
         final_disk = sorted(set(pending_disk or ()) | set(machine.disk.take_dirty() if machine.disk else ()))
         # Stream the last pages in batches so encoding, transfer and the
@@ -302,6 +307,9 @@ class Migrations:
             batch.add(codec.PAGES, payload)
             if batch.full:
                 await self._write(out, batch.take())
+        page_seconds = (time.perf_counter() - paused) / max(len(final_pages), 1)
+        if len(final_pages) >= MEASURED_PAGES:
+            self.page_seconds = (self.page_seconds + page_seconds) / 2
         frames = batch.take() + self._disk_frames(out, final_disk, zstd)
         if vm.pending_input:
             machine.uart.feed(bytes(vm.pending_input))
@@ -326,7 +334,7 @@ class Migrations:
             if ack.kind == "verified":
                 sm.verified()
                 log.info("migration verified", job_id=req.job_id, vm_id=vm.vm_id, rounds=len(sm.rounds),
-                         bytes=out.sent_bytes, final_pages=len(final_pages),
+                         bytes=out.sent_bytes, final_pages=len(final_pages), page_us=round(page_seconds * 1e6, 2),
                          build_ms=round((built - out.paused_at) * 1000, 2),
                          write_ms=round((written - built) * 1000, 2),
                          verify_ms=round((time.time() - written) * 1000, 2))

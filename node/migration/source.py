@@ -9,8 +9,9 @@ SETUP --begin--> ITERATING --stop--> STOP_AND_COPY --sent--> AWAIT_VERIFY
 ```
 
 After each pre-copy round, :meth:`SourceMachine.round_done` decides what
-happens next from measured figures, as QEMU does: expected downtime = bytes
-still dirty / measured bandwidth; stop iterating once it is under the
+happens next from measured figures, as QEMU does: expected downtime = pages
+still dirty x the larger of a page's time at the measured bandwidth and the
+measured cost of one scattered page (``page_seconds``); stop iterating once it is under the
 downtime limit; otherwise, when rounds stop shrinking and auto-converge is on,
 throttle the guest harder; past ``max_rounds`` or the timeout, do what
 ``on_timeout`` says (``abort`` or ``force`` stop-and-copy). An event that is
@@ -33,6 +34,11 @@ NOT_SHRINKING = 0.9
 # destination's verification, the controller's hand-over record, the resume
 # (measured on loopback: 3-6 ms). Counted so the downtime limit is the real one.
 HANDOVER_SECONDS = 0.005
+# What one dirty page costs the stop-and-copy before any was measured on this
+# node: scattered pages are read, hashed, framed and written one by one, at
+# ~10 µs each here, where round 0's full windows stream at ~4 µs a page. The
+# node then keeps what its own stop-and-copies measured (Migrations.page_seconds).
+PAGE_SECONDS = 10e-6
 # Under the limit, one more round is still worth it while rounds shrink this
 # fast: it costs little and leaves less for the guest-visible pause.
 SHRINKING_FAST = 0.5
@@ -102,6 +108,7 @@ class Round:
 class SourceMachine:
     params: Params
     total_pages: int
+    page_seconds: float = PAGE_SECONDS  # what one dirty page costs the stop-and-copy
     phase: Phase = Phase.SETUP
     rounds: list[Round] = field(default_factory=list)
     throttle: float = 0.0
@@ -128,7 +135,7 @@ class SourceMachine:
         bandwidth = self.bandwidth()
         if bandwidth <= 0:
             return float("inf")
-        return dirty_pages * PAGE_SIZE / bandwidth + HANDOVER_SECONDS
+        return dirty_pages * max(PAGE_SIZE / bandwidth, self.page_seconds) + HANDOVER_SECONDS
 
     def round_done(self, finished: Round, dirty_pages: int, elapsed: float) -> Next:
         """A round was sent; ``dirty_pages`` are dirty now, ``elapsed`` seconds
