@@ -200,6 +200,9 @@ class Built:
     def pages(self, payload: dict) -> None:
         self.decoder.apply(payload)
 
+    def page_list(self, payload: dict) -> None:
+        self.decoder.apply_list(payload)
+
     def disk(self, payload: dict) -> None:
         raise ProtocolError("no disk")
 

@@ -276,3 +276,42 @@ def test_fuzzed_files_fail_cleanly(tmp_path: Path, small_snapshot: bytes) -> Non
         restored.machine.close()  # type: ignore[union-attr]
         outcomes["loaded"] += 1
     assert outcomes["refused"] >= FUZZ_CASES * 0.99
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_page_lists_carry_scattered_pages_by_number(compress: bool) -> None:
+    from node.machine.memory import Ram
+    from vmstate.pages import PAGE_SIZE, PageDecoder, PageEncoder
+
+    src, dst = Ram(4 << 20), Ram(4 << 20)
+    pages = [3, 4, 5, 100, 700, 1023]
+    for page in pages:
+        dst.write_bytes(page * PAGE_SIZE, b"stale" * 100)
+        if page != 100:  # page 100 is zero now: it travels as its number alone
+            src.write_bytes(page * PAGE_SIZE, os.urandom(PAGE_SIZE))
+    seen: list[tuple[list[int], list[int]]] = []
+    enc = PageEncoder(src.u8, compress=compress, canonical=False)
+    dec = PageDecoder(dst, canonical=False, on_pages=lambda first, data, contents, zero: seen.append((data, zero)))
+    records = list(enc.page_list(pages, limit=4))
+    for payload in records:
+        framed = list(codec.FrameDecoder().feed(codec.encode_frame(codec.PAGE_LIST, payload)))[0]
+        dec.apply_list(framed.payload)
+    assert len(records) == 2 and seen == [([3, 4, 5], [100]), ([700, 1023], [])]
+    assert (enc.data_pages, enc.zero_pages) == (dec.data_pages, dec.zero_pages) == (5, 1)
+    for page in pages:
+        assert dst.read_bytes(page * PAGE_SIZE, PAGE_SIZE) == src.read_bytes(page * PAGE_SIZE, PAGE_SIZE)
+
+
+@pytest.mark.parametrize("payload,error", [
+    ({"pages": b"\x01\x00\x00", "zero": b"", "data": b""}, "malformed page list record"),
+    ({"pages": struct.pack("<I", 1024), "zero": b"", "data": bytes(4096)}, "beyond the guest's 1024 pages"),
+    ({"pages": struct.pack("<I", 1), "zero": b"", "data": bytes(100)}, "holds 100 bytes for 1 pages"),
+    ({"pages": b"", "zero": bytes(4 * 70000), "data": b""}, "names 70000 pages"),
+    ({"pages": b"", "zero": b"", "data": "text"}, "malformed page list record"),
+])
+def test_page_lists_that_do_not_fit_are_refused(payload: dict, error: str) -> None:
+    from node.machine.memory import Ram
+    from vmstate.pages import PageDecoder
+
+    with pytest.raises(VmstateError, match=error):
+        PageDecoder(Ram(4 << 20), canonical=False).apply_list(payload)

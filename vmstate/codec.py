@@ -42,11 +42,12 @@ CONSOLE = 10    # console history bytes
 ROUND = 11      # a pre-copy round starts: {"round": k}
 FINAL = 12      # stop-and-copy is complete: digest, spot checks, pause time
 ABORT = 13      # the sender gives up: {"reason": ...}
+PAGE_LIST = 14  # scattered guest pages, by number: see vmstate.pages
 
 KIND_NAMES = {
     HEADER: "header", BEGIN: "begin", STATE: "state", PAGES: "pages", DISK: "disk",
     END: "end", TRAILER: "trailer", RAW: "raw", BOOT: "boot", CONSOLE: "console",
-    ROUND: "round", FINAL: "final", ABORT: "abort",
+    ROUND: "round", FINAL: "final", ABORT: "abort", PAGE_LIST: "page list",
 }
 
 

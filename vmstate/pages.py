@@ -12,16 +12,27 @@ window-aligned page number ``first``:
 A page in neither bitmap is not described by the record (in a snapshot file
 that means zero; in a migration round, unchanged).
 
+A PAGE_LIST record (migration rounds after the first, and the stop-and-copy)
+carries scattered pages by number instead, so a dirty page costs one entry
+rather than a record of its own:
+
+* ``pages`` — the data pages' numbers, u32 little-endian, ascending;
+* ``zero`` — the numbers of pages that are now all zeros, likewise;
+* ``data`` — the data pages concatenated in that order (``zstd`` as above).
+
 Both ends can be told of every record as it is encoded or applied
 (``on_pages(first, data, contents, zero)``: the window's first page number,
 the indices of its data pages, those pages' uncompressed contents
-concatenated, and the indices of its zero pages) — the migration keeps its
+concatenated, and the indices of its zero pages; a PAGE_LIST record comes
+with ``first`` 0 and page numbers as indices) — the migration keeps its
 memory digest up to date this way, once per record rather than per page.
 """
 
 from __future__ import annotations
 
 import hashlib
+import sys
+from array import array
 from typing import Any, Callable, Iterable, Iterator
 
 OnPages = Callable[[int, list[int], memoryview, list[int]], None]
@@ -37,9 +48,11 @@ WINDOW_BYTES = WINDOW * PAGE_SIZE
 ZERO_PAGE = bytes(PAGE_SIZE)
 ZERO_WINDOW = bytes(WINDOW_BYTES)
 _MAP_BYTES = WINDOW // 8
+MAX_LIST = 65536  # pages one PAGE_LIST record may name (data pages are bounded by the frame size)
 
 
 _ALL = list(range(WINDOW))  # every page of a window (shared: never modified)
+FULL_WINDOW = _ALL  # what on_pages gets as ``data`` for a window whose every page holds data
 _FULL_MAP = bytes([0xFF]) * _MAP_BYTES
 _FULL = int.from_bytes(_FULL_MAP, "little")
 
@@ -85,14 +98,19 @@ class PageEncoder:
                  digest: bool = False) -> dict[str, Any]:
         """``blob``: the data pages' contents, concatenated (the callers have
         already copied them out of guest memory, once)."""
-        self.data_pages += len(data)
-        self.zero_pages += len(zero)
-        self.raw_bytes += len(blob)
         payload: dict[str, Any] = {"first": first, "data_map": _bitmap(data), "zero_map": _bitmap(zero)}
         if digest and self.canonical:
             self.digest.update(first.to_bytes(8, "little"))
             self.digest.update(payload["data_map"])
             self.digest.update(blob)
+        return self._seal(payload, first, data, zero, blob)
+
+    def _seal(self, payload: dict[str, Any], first: int, data: list[int], zero: list[int],
+              blob: bytes) -> dict[str, Any]:
+        """Count the record, tell ``on_pages`` and add its (compressed) data."""
+        self.data_pages += len(data)
+        self.zero_pages += len(zero)
+        self.raw_bytes += len(blob)
         if self.on_pages is not None:
             self.on_pages(first, data, memoryview(blob), zero)
         if self.compressor is not None and blob:
@@ -127,27 +145,45 @@ class PageEncoder:
             blob = b"".join(window[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT] for i in data)
             yield self._payload(first, data, [], blob, digest=True)
 
-    def pages(self, page_numbers: Iterable[int]) -> Iterator[dict[str, Any]]:
-        """The given pages (sorted): non-zero ones as data, zero ones as bits."""
+    def page_list(self, page_numbers: Iterable[int], limit: int = WINDOW) -> Iterator[dict[str, Any]]:
+        """PAGE_LIST payloads for the given pages (ascending), ``limit``
+        pages a record: non-zero ones as data, zero ones by number alone."""
         mem = self.memory
-        window = -1
         data: list[int] = []
         zero: list[int] = []
         contents: list[bytes] = []  # the data pages, copied once (checked for zeros, then sent)
         for page in page_numbers:
-            w = page - page % WINDOW
-            if w != window:
-                if data or zero:
-                    yield self._payload(window, data, zero, b"".join(contents))
-                window, data, zero, contents = w, [], [], []
             page_bytes = mem[page << PAGE_SHIFT:(page + 1) << PAGE_SHIFT].tobytes()
             if page_bytes == ZERO_PAGE:
-                zero.append(page - w)
+                zero.append(page)
             else:
-                data.append(page - w)
+                data.append(page)
                 contents.append(page_bytes)
+            if len(data) + len(zero) == limit:
+                yield self._list_payload(data, zero, b"".join(contents))
+                data, zero, contents = [], [], []
         if data or zero:
-            yield self._payload(window, data, zero, b"".join(contents))
+            yield self._list_payload(data, zero, b"".join(contents))
+
+    def _list_payload(self, data: list[int], zero: list[int], blob: bytes) -> dict[str, Any]:
+        return self._seal({"pages": _u32(data), "zero": _u32(zero)}, 0, data, zero, blob)
+
+
+def _u32(numbers: list[int]) -> bytes:
+    packed = array("I", numbers)
+    if sys.byteorder != "little":  # pragma: no cover - big-endian hosts
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def _from_u32(raw: Any, what: str) -> list[int]:
+    if not isinstance(raw, bytes) or len(raw) % 4:
+        raise FormatError(f"malformed page list record ({what})")
+    packed = array("I")
+    packed.frombytes(raw)
+    if sys.byteorder != "little":  # pragma: no cover - big-endian hosts
+        packed.byteswap()
+    return packed.tolist()
 
 
 class PageDecoder:
@@ -164,6 +200,20 @@ class PageDecoder:
         self.digest = hashlib.sha256()
         self.canonical = canonical
         self.on_pages = on_pages
+
+    def apply_list(self, payload: dict[str, Any]) -> None:
+        """Validate a PAGE_LIST record (see the module docstring) and write it into RAM."""
+        data = _from_u32(payload.get("pages"), "pages")
+        zero = _from_u32(payload.get("zero"), "zero")
+        blob = payload.get("data")
+        if not isinstance(blob, bytes):
+            raise FormatError("malformed page list record (data)")
+        if len(data) + len(zero) > MAX_LIST:
+            raise LimitError(f"a page list record names {len(data) + len(zero)} pages (limit {MAX_LIST})")
+        top = max(max(data, default=-1), max(zero, default=-1))
+        if top >= self.npages:
+            raise LimitError(f"page {top} is beyond the guest's {self.npages} pages")
+        self._write(0, data, self._contents(payload, blob, len(data), "page list record"), zero)
 
     def apply(self, payload: dict[str, Any]) -> None:
         try:
@@ -187,26 +237,34 @@ class PageDecoder:
         zero = _bits(zero_bits)
         if first + top >= self.npages:
             raise LimitError(f"page {first + top} is beyond the guest's {self.npages} pages")
-        expected = len(data) * PAGE_SIZE
+        blob = self._contents(payload, blob, len(data), "pages record")
+        if data and self.canonical:
+            self.digest.update(first.to_bytes(8, "little"))
+            self.digest.update(data_map)
+            self.digest.update(blob)
+        self._write(first, data, blob, zero)
+
+    def _contents(self, payload: dict[str, Any], blob: bytes, count: int, what: str) -> bytes:
+        """The record's data pages, decompressed and checked to be ``count`` pages."""
+        expected = count * PAGE_SIZE
         if payload.get("zstd"):
             try:
                 blob = self.decompressor.decompress(blob, max_output_size=expected)
             except zstandard.ZstdError as exc:
                 raise FormatError(f"undecodable compressed pages ({exc})") from None
         if len(blob) != expected:
-            raise FormatError(f"pages record holds {len(blob)} bytes for {len(data)} pages")
-        if data and self.canonical:
-            self.digest.update(first.to_bytes(8, "little"))
-            self.digest.update(data_map)
-            self.digest.update(blob)
+            raise FormatError(f"{what} holds {len(blob)} bytes for {count} pages")
+        return blob
+
+    def _write(self, first: int, data: list[int], blob: bytes, zero: list[int]) -> None:
+        """Pages ``first + i``: data for ``i`` in ``data`` (``blob``, in order), zeros for ``i`` in ``zero``."""
         ram = self.ram
-        if len(data) == WINDOW:
+        if data is _ALL:
             ram.write_bytes(first << PAGE_SHIFT, blob)
         else:
-            # One write per run of consecutive pages.
             view = memoryview(blob)
             run_start = 0
-            for n in range(1, len(data) + 1):
+            for n in range(1, len(data) + 1):  # one write per run of consecutive pages
                 if n == len(data) or data[n] != data[n - 1] + 1:
                     ram.write_bytes((first + data[run_start]) << PAGE_SHIFT,
                                     view[run_start * PAGE_SIZE:n * PAGE_SIZE])

@@ -22,8 +22,8 @@ from typing import Any, Protocol
 from vmstate import codec
 from vmstate.codec import Frame
 
-# 2: the memory digest and spot checks are by chunk (node.migration.digest), and
-# the destination acknowledges each ROUND record k >= 1 once it has applied
+# 2: the memory digest and spot checks are by chunk (node.migration.digest),
+# rounds after the first send PAGE_LIST records, and the destination acknowledges each ROUND record k >= 1 once it has applied
 # everything before it (the source waits for that before it pauses the guest).
 MIGRATION_VERSION = 2
 
@@ -44,6 +44,8 @@ class Target(Protocol):
     def build(self, header: dict[str, Any]) -> None: ...
 
     def pages(self, payload: dict[str, Any]) -> None: ...
+
+    def page_list(self, payload: dict[str, Any]) -> None: ...
 
     def disk(self, payload: dict[str, Any]) -> None: ...
 
@@ -99,6 +101,8 @@ class DestinationMachine:
             self.round = number
         elif kind == codec.PAGES:
             self.target.pages(p)
+        elif kind == codec.PAGE_LIST:
+            self.target.page_list(p)
         elif kind == codec.DISK:
             self.target.disk(p)
         elif kind == codec.STATE:

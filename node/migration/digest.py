@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import xxhash
 
-from vmstate.pages import PAGE_SIZE, WINDOW
+from vmstate.pages import FULL_WINDOW, PAGE_SIZE, WINDOW
 
 CHUNK_PAGES = 4
 CHUNK_SHIFT = 2
@@ -69,7 +69,7 @@ class MemoryDigest:
         total = self.total
         h = _hash
         size = CHUNK_SIZE
-        if len(data) == WINDOW:  # round 0's usual record: every page holds data
+        if data is FULL_WINDOW:  # round 0's usual record: every page of a window holds data
             hashed = range(first >> CHUNK_SHIFT, (first + WINDOW) >> CHUNK_SHIFT)
         else:
             hashed = []

@@ -303,8 +303,8 @@ class Migrations:
         # Stream the last pages in batches so encoding, transfer and the
         # destination's writes overlap (the downtime is the longest stage, not the sum).
         batch = Batch()  # round len(sm.rounds): its marker ended the last pre-copy round
-        for payload in encoder.pages(final_pages):
-            batch.add(codec.PAGES, payload)
+        for payload in encoder.page_list(final_pages):
+            batch.add(codec.PAGE_LIST, payload)
             if batch.full:
                 await self._write(out, batch.take())
         page_seconds = (time.perf_counter() - paused) / max(len(final_pages), 1)
@@ -383,10 +383,13 @@ class Migrations:
         batch = Batch()
         if number == 0:  # later rounds' markers end the round before them
             batch.add(codec.ROUND, {"round": number})
-        source = encoder.all_pages(out.touched) if pages is None else encoder.pages(pages)
+        if pages is None:  # round 0: whole windows
+            kind, source = codec.PAGES, encoder.all_pages(out.touched)
+        else:  # the pages dirtied since, scattered: by number
+            kind, source = codec.PAGE_LIST, encoder.page_list(pages)
         data_before, zero_before = encoder.data_pages, encoder.zero_pages
         for payload in source:
-            batch.add(codec.PAGES, payload)
+            batch.add(kind, payload)
             if batch.full:
                 await self._write(out, batch.take())
                 await self._pace(out, start, sent_before, params)
@@ -669,6 +672,9 @@ class Incoming:
 
     def pages(self, payload: dict[str, Any]) -> None:
         self.pages_decoder.apply(payload)  # type: ignore[union-attr]
+
+    def page_list(self, payload: dict[str, Any]) -> None:
+        self.pages_decoder.apply_list(payload)  # type: ignore[union-attr]
 
     def disk(self, payload: dict[str, Any]) -> None:
         disk = self.machine.disk if self.machine else None
