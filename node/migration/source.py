@@ -36,7 +36,7 @@ NOT_SHRINKING = 0.9
 HANDOVER_SECONDS = 0.005
 # What one dirty page costs the stop-and-copy before any was measured on this
 # node: scattered pages are read, hashed and written one by one, at 5-8 µs
-# each here (both ends), where round 0's full windows stream at ~1 µs a page. The
+# each here (both ends), where round 0 streams whole windows at ~4 µs a page. The
 # node then keeps what its own stop-and-copies measured (Migrations.page_seconds).
 PAGE_SECONDS = 7e-6
 # Under the limit, one more round is still worth it while rounds shrink this
