@@ -79,7 +79,7 @@ def _bits(value: int) -> list[int]:
 
 
 class PageEncoder:
-    """Turns pages of a RAM buffer into PAGES payloads."""
+    """Turns pages of a RAM buffer into PAGES (and PAGE_LIST) payloads."""
 
     def __init__(self, memory: memoryview, compress: bool = False, level: int = 1,
                  canonical: bool = True, on_pages: OnPages | None = None) -> None:
@@ -169,6 +169,9 @@ class PageEncoder:
         return self._seal({"pages": _u32(data), "zero": _u32(zero)}, 0, data, zero, blob)
 
 
+assert array("I").itemsize == 4, "page lists are u32 arrays"
+
+
 def _u32(numbers: list[int]) -> bytes:
     packed = array("I", numbers)
     if sys.byteorder != "little":  # pragma: no cover - big-endian hosts
@@ -187,7 +190,7 @@ def _from_u32(raw: Any, what: str) -> list[int]:
 
 
 class PageDecoder:
-    """Validates PAGES payloads and writes them into a RAM object, keeping the
+    """Validates PAGES (and PAGE_LIST) payloads and writes them into a RAM object, keeping the
     digest of what it applied (equal to the encoder's canonical digest when the
     records came from :meth:`PageEncoder.all_pages`)."""
 

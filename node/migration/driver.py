@@ -10,8 +10,8 @@ marker, which the destination acknowledges once it has applied everything
 before it: a round's bandwidth is what reached the destination's memory, and
 no backlog sits in the stream's buffers when the guest is paused. Progress
 goes back to the controller after every round; the call ends once the
-destination has verified the state. The paused
-copy then waits for ``FinishMigration``: commit frees it, abort resumes it.
+destination has verified the state. The paused copy then waits for
+``FinishMigration``: commit frees it, abort resumes it.
 
 Destination (``MigrateIn``): feeds the frames to :class:`DestinationMachine`;
 :class:`Incoming` builds the VM (capacity from the controller's reservation)
@@ -130,7 +130,7 @@ class Outgoing:
         self.digest = MemoryDigest(self.machine.ram.u8)
 
     def account_pages(self, first: int, data: list[int], contents: memoryview, zero: list[int]) -> None:
-        """Every PAGES record sent goes through here (the encoder's hook)."""
+        """Every PAGES or PAGE_LIST record sent goes through here (the encoder's hook)."""
         self.digest.update(first, data, contents, zero)
         self.zero_pages += len(zero)
 
