@@ -23,8 +23,9 @@ from vmstate import codec
 from vmstate.codec import Frame
 
 # 2: the memory digest and spot checks are by chunk (node.migration.digest),
-# rounds after the first send PAGE_LIST records, and the destination acknowledges each ROUND record k >= 1 once it has applied
-# everything before it (the source waits for that before it pauses the guest).
+# rounds after the first send PAGE_LIST records, and the destination
+# acknowledges each ROUND record k >= 1 once it has applied everything before
+# it (the source waits for that before it pauses the guest).
 MIGRATION_VERSION = 2
 
 
