@@ -12,8 +12,9 @@ After each pre-copy round, :meth:`SourceMachine.round_done` decides what
 happens next from measured figures, as QEMU does: expected downtime = pages
 still dirty x the larger of a page's time at the measured bandwidth and the
 measured cost of one scattered page (``page_seconds``); stop iterating once
-it is under the downtime limit; otherwise, when rounds stop shrinking and auto-converge is on,
-throttle the guest harder; past ``max_rounds`` or the timeout, do what
+it is under the downtime limit; otherwise, when rounds stop shrinking and
+auto-converge is on, throttle the guest harder; past ``max_rounds`` or the
+timeout, do what
 ``on_timeout`` says (``abort`` or ``force`` stop-and-copy). An event that is
 illegal in the current phase raises :class:`IllegalTransition` naming both.
 """
