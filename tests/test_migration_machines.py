@@ -16,7 +16,7 @@ from node.migration.source import (HANDOVER_SECONDS, IllegalTransition, Next, Pa
                                    SourceMachine)
 from support import guest
 from vmstate import codec
-from vmstate.pages import PAGE_SIZE, PageDecoder, PageEncoder
+from vmstate.pages import FULL_WINDOW, PAGE_SIZE, PageDecoder, PageEncoder
 
 MIB = 1 << 20
 
@@ -148,8 +148,10 @@ def test_digest_folds_whole_windows_and_sparse_records() -> None:
     mem = bytearray(os.urandom(2 * 256 * PAGE_SIZE))
     mem[2 * PAGE_SIZE:3 * PAGE_SIZE] = bytes(PAGE_SIZE)
     view = memoryview(mem)
-    d = MemoryDigest(view)
-    d.update(0, list(range(256)), view[:256 * PAGE_SIZE], [])  # a full window (round 0's usual record)
+    d, by_list = MemoryDigest(view), MemoryDigest(view)
+    d.update(0, FULL_WINDOW, view[:256 * PAGE_SIZE], [])  # a full window (round 0's usual record)
+    by_list.update(0, list(range(256)), memoryview(b""), [])  # the same pages, not marked as a full window
+    assert d.value == by_list.value and d.chunks == by_list.chunks
     d.update(256, [i for i in range(256) if i != 2], memoryview(b""), [])
     assert d.value == digest_of(view)
     mem[256 * PAGE_SIZE:(256 + CHUNK_PAGES) * PAGE_SIZE] = bytes(CHUNK_SIZE)
