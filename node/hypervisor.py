@@ -103,7 +103,7 @@ class Hypervisor:
         self.started_at = time.time()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
-        self._finalizers: set[asyncio.Task] = set()
+        self._owned: set[asyncio.Task] = set()  # background tasks (see own())
         self._creating: set[str] = set()  # ids of VMs being written to the store (see _new_id)
         self._store_locks: dict[str, asyncio.Lock] = {}  # per VM: its store writes in order
         self._closing = False
@@ -164,8 +164,8 @@ class Hypervisor:
             except asyncio.CancelledError:
                 pass
         self._tasks.clear()
-        if self._finalizers:
-            await asyncio.gather(*self._finalizers, return_exceptions=True)
+        if self._owned:
+            await asyncio.gather(*self._owned, return_exceptions=True)
         for vm in list(self.vms.values()):
             live = vm.machine is not None and vm.phase in (Phase.RUNNING, Phase.PAUSED)
             if live and self.config.save_on_shutdown:
@@ -271,9 +271,22 @@ class Hypervisor:
                 if vm.machine is machine:
                     vm.release()
 
-        task = asyncio.create_task(finish(), name=f"finalize-{vm.vm_id}")
-        self._finalizers.add(task)
-        task.add_done_callback(self._finalizers.discard)
+        self.own(asyncio.create_task(finish(), name=f"finalize-{vm.vm_id}"))
+
+    def own(self, task: asyncio.Task) -> None:
+        """Keep a background task of this node's (shutdown waits for it). Its
+        error, if any, is for whoever awaits it; one nobody awaited is logged here."""
+        self._owned.add(task)
+        task.add_done_callback(self._disown)
+
+    def _disown(self, task: asyncio.Task) -> None:
+        self._owned.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.debug("background task failed", task=task.get_name(), error=str(exc))
+
+    def remove_files_soon(self, vm_id: str) -> None:
+        """Delete the directory of a VM that is not (or no longer) this node's, off the loop."""
+        self.own(asyncio.create_task(self._remove_files(vm_id), name=f"remove-{vm_id}"))
 
     async def _sampler(self) -> None:
         """Once a second: dirty-page rates and node load."""

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
 
 from node.hypervisor import Hypervisor, NodeConfig, Spec
 from support import guest
@@ -39,5 +42,111 @@ async def test_create_waits_for_the_files_of_a_destroyed_vm_of_the_same_id(tmp_p
         assert vm.definition.name == "new"
         assert (vm_dir / "kernel").read_bytes() == kernel and (vm_dir / "vm.json").exists()
         assert not (vm_dir / "disk.img").exists()
+    finally:
+        await hv.shutdown()
+
+
+def _migration_header(job_id: str, vm_id: str, memory: int = 16 << 20) -> tuple[Any, dict[str, Any]]:
+    from node.machine.machine import Machine, MachineConfig
+    from node.migration.destination import MIGRATION_VERSION
+
+    machine = Machine(MachineConfig(kernel=guest("hello"), memory_size=memory))
+    machine.boot()
+    machine.run(20_000)
+    header = {"format": [1, 0], "migration": MIGRATION_VERSION, "job_id": job_id,
+              "vm": {"vm_id": vm_id, "name": vm_id}, "memory_size": machine.ram.size,
+              "machine": machine.config_state(), "boot": [], "disk": None, "resident": None}
+    return machine, header
+
+
+async def _requests(queue: asyncio.Queue) -> AsyncIterator[bytes]:
+    while (raw := await queue.get()) is not None:
+        yield raw
+
+
+async def test_an_incoming_vm_is_made_off_the_loop_and_a_drop_meanwhile_leaves_nothing(tmp_path: Path) -> None:
+    """The destination creates the VM's files (an fsync) and its machine in a
+    thread, after the header; if the stream breaks meanwhile, that work
+    finishes and then removes what it made, and the capacity is free again."""
+    from node.migration import wire
+    from vmstate import codec
+
+    hv = Hypervisor(NodeConfig(name="n", data_dir=str(tmp_path), capacity_memory=1 << 30, capacity_vcpus=4))
+    await hv.start()
+    try:
+        _, header = _migration_header("job-slow", "slow")
+        creating, release = threading.Event(), threading.Event()
+        create = hv.store.create
+        threads: list[int] = []
+
+        def slow_create(definition: Any) -> str:  # a slow disk
+            threads.append(threading.get_ident())
+            path = create(definition)
+            creating.set()
+            release.wait(10)
+            return path
+        hv.store.create = slow_create  # type: ignore[method-assign]
+        queue: asyncio.Queue = asyncio.Queue()
+        queue.put_nowait(wire.first_message("job-slow", "", "test", [codec.encode_frame(codec.HEADER, header)]))
+        acks = hv.migrations.migrate_in(_requests(queue))
+        first_ack = asyncio.create_task(anext(acks))
+        await asyncio.to_thread(creating.wait, 10)
+        assert threads and threads[0] != threading.get_ident()  # not on the loop's thread
+        await asyncio.sleep(0.05)  # the loop keeps turning meanwhile
+        assert not first_ack.done()
+        assert hv.admission.used().memory == 16 << 20  # taken at the header
+        first_ack.cancel()  # the stream breaks while the files are being made
+        with pytest.raises(asyncio.CancelledError):
+            await first_ack
+        await acks.aclose()
+        assert (tmp_path / "vms" / "slow").exists()  # still being made ...
+        release.set()
+        for _ in range(100):
+            if not (tmp_path / "vms" / "slow").exists():
+                break
+            await asyncio.sleep(0.05)
+        assert not (tmp_path / "vms" / "slow").exists()  # ... then removed by the same task
+        assert not hv.migrations.incoming
+        hv.store.create = create  # type: ignore[method-assign]
+        # The id and the capacity are free again.
+        kernel = Path(guest("hello")).read_bytes()
+        vm = await hv.create_vm("slow", Spec(name="slow", memory=1 << 30, kernel=kernel))
+        assert vm.vm_id == "slow"
+    finally:
+        await hv.shutdown()
+
+
+async def test_records_after_the_header_in_the_same_message_find_the_vm_made(tmp_path: Path) -> None:
+    """A source may put round 0 in the header's message: the VM is made
+    before the next record is applied; an ABORT then removes its files."""
+    from node.migration import wire
+    from vmstate import codec
+    from vmstate.pages import PageEncoder
+
+    hv = Hypervisor(NodeConfig(name="n", data_dir=str(tmp_path), capacity_memory=1 << 30, capacity_vcpus=4))
+    await hv.start()
+    try:
+        machine, header = _migration_header("job-one", "one")
+        frames = [codec.encode_frame(codec.HEADER, header), codec.encode_frame(codec.ROUND, {"round": 0})]
+        frames += [codec.encode_frame(codec.PAGES, p) for p in PageEncoder(machine.ram.u8, canonical=False).all_pages()]
+        frames.append(codec.encode_frame(codec.ROUND, {"round": 1}))
+        queue: asyncio.Queue = asyncio.Queue()
+        queue.put_nowait(wire.first_message("job-one", "", "test", frames))
+        acks = hv.migrations.migrate_in(_requests(queue))
+        assert (await anext(acks)).kind == "ready"
+        ack = await anext(acks)
+        assert (ack.kind, ack.round) == ("round", 1)
+        incoming = hv.migrations.incoming["job-one"]
+        assert incoming.machine is not None and bytes(incoming.machine.ram.u8) == bytes(machine.ram.u8)
+        assert (tmp_path / "vms" / "one" / "vm.json").exists()
+        queue.put_nowait(wire.frames_message([codec.encode_frame(codec.ABORT, {"reason": "test over"})]))
+        last = await anext(acks)
+        assert last.kind == "error" and "test over" in last.error
+        await acks.aclose()
+        for _ in range(100):
+            if not (tmp_path / "vms" / "one").exists():
+                break
+            await asyncio.sleep(0.05)
+        assert not (tmp_path / "vms" / "one").exists()
     finally:
         await hv.shutdown()

@@ -507,13 +507,14 @@ class Migrations:
                     phase = incoming.machine_sm.feed(frame)  # type: ignore[union-attr]
                     if phase is DestPhase.ABORTED:
                         raise ProtocolError(f"aborted by the source: {incoming.machine_sm.reason}")  # type: ignore[union-attr]
+                    if incoming.awaiting_ready:  # type: ignore[union-attr]
+                        # The header is checked: make the VM before the next record.
+                        await incoming.prepare()  # type: ignore[union-attr]
+                        yield node_pb2.MigrationAck(kind="ready")
                 if incoming.machine_sm.round > acked:  # type: ignore[union-attr]
                     acked = incoming.machine_sm.round  # type: ignore[union-attr]
                     if acked >= 1:  # everything before round `acked` is applied (MIGRATION_VERSION)
                         yield node_pb2.MigrationAck(kind="round", round=acked, bytes=received)
-                if incoming.awaiting_ready:  # type: ignore[union-attr]
-                    await incoming.prepare()  # type: ignore[union-attr]
-                    yield node_pb2.MigrationAck(kind="ready")
             if incoming is None:
                 raise ProtocolError("empty migration stream")
             incoming.decoder.close()
@@ -582,17 +583,18 @@ class Incoming:
         self.digest: MemoryDigest | None = None  # once the machine is built
         self.final: dict[str, Any] = {}
         self.held = False
-        self.created = False
+        self.definition: VmDefinition | None = None
+        self._layout: tuple[dict[str, Any], list[Segment], int | None] = ({}, [], None)
         self.zstd = zstandard.ZstdDecompressor()
         self.resident: list[tuple[int, int]] = []
-        self.awaiting_ready = False  # the header is built; the source waits for "ready"
-        self.populating = False
-        self.close_pending = False
+        self.awaiting_ready = False  # the header is checked; the source waits for "ready"
         self.holds = gcpolicy.Holds()  # on the garbage collector (node.gcpolicy)
 
     # Target --------------------------------------------------------------------------------
 
     def build(self, header: dict[str, Any]) -> None:
+        """Check the header and take the capacity (quick, on the loop); the
+        files and the machine are made by :meth:`prepare`, off it."""
         hv = self.hv
         meta = header.get("vm") or {}
         vm_id = str(meta.get("vm_id") or "")
@@ -601,6 +603,17 @@ class Incoming:
             raise ProtocolError("bad memory size in the migration header")
         if memory > hv.config.capacity_memory:
             raise E.ResourceExhausted(f"the VM has {memory} bytes of memory; this node has {hv.config.capacity_memory}")
+        disk = header.get("disk")
+        try:
+            disk_size = None if disk is None else int(disk["size"])
+            boot = [Segment(int(s["address"]), bytes(s["data"]), int(s["memsize"])) for s in header.get("boot", [])]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProtocolError(f"malformed disk or boot description in the migration header ({exc})") from None
+        if disk_size is not None and disk_size < 0:
+            raise ProtocolError("negative disk size in the migration header")
+        machine_config = header.get("machine")
+        if not isinstance(machine_config, dict):
+            raise ProtocolError("the migration header has no machine description")
         vm_id = hv._new_id(vm_id)
         now = time.time()
         if self.reservation_id:
@@ -609,31 +622,14 @@ class Incoming:
             hv.admission.admit(f"vm:{vm_id}", memory, 1, now)
         self.held = True
         self.vm_id = vm_id
-        disk = header.get("disk")
-        definition = VmDefinition(
+        self.definition = VmDefinition(
             vm_id=vm_id, name=str(meta.get("name") or vm_id), memory=memory,
             shares=int(meta.get("shares") or 1024), backend=hv.config.backend,
             image_name=str(meta.get("image_name") or ""), disk=disk is not None, created_at=now,
             generation=int(meta.get("generation") or 1), migrating_in=self.job_id)
-        hv.store.create(definition)
-        self.created = True
-        disk_path = None
-        if disk is not None:
-            disk_path = hv.store.path(vm_id, "disk.img")
-            with open(disk_path, "wb") as f:
-                f.truncate(int(disk["size"]))
-        boot = [Segment(int(s["address"]), bytes(s["data"]), int(s["memsize"])) for s in header.get("boot", [])]
-        try:
-            self.machine = Machine.from_config_state(header["machine"], boot, disk_path, hv.config.backend)
-        except (StateError, ValueError, KeyError) as exc:
-            raise ProtocolError(f"the machine description is unusable: {exc}") from None
-        if self.machine.ram.size != memory:
-            raise ProtocolError("the machine description and the header disagree on memory size")
-        self.definition = definition
-        self.resident = self._resident_runs(header.get("resident"), self.machine.ram.npages)
+        self._layout = (machine_config, boot, disk_size)
+        self.resident = self._resident_runs(header.get("resident"), memory >> PAGE_SHIFT)
         self.awaiting_ready = True
-        self.digest = MemoryDigest(self.machine.ram.u8)
-        self.pages_decoder = PageDecoder(self.machine.ram, canonical=False, on_pages=self.digest.update)
 
     @staticmethod
     def _resident_runs(value: Any, npages: int) -> list[tuple[int, int]]:
@@ -650,25 +646,65 @@ class Incoming:
         return runs
 
     async def prepare(self) -> None:
-        """Commit the memory the guest uses on the source before round 0, off
-        the event loop (see :mod:`node.machine.hostmem`)."""
+        """Create the VM's files and machine and commit the memory the guest
+        uses on the source (see :mod:`node.machine.hostmem`), all off the event
+        loop, before round 0. The work is a task of the hypervisor's: a broken
+        stream does not interrupt it halfway; it cleans up after itself if the
+        copy was dropped meanwhile (:meth:`drop`)."""
         self.awaiting_ready = False
-        data = self.machine.ram.data  # type: ignore[union-attr]
-        runs, self.resident = self.resident, []
+        task = asyncio.create_task(self._prepare(), name=f"migrate-in-{self.vm_id}")
+        self.hv.own(task)
+        await asyncio.shield(task)
 
-        def commit() -> None:
-            for first, count in runs:
-                if not hostmem.populate(data, first << PAGE_SHIFT, count << PAGE_SHIFT):
-                    return
-        self.populating = True
-        try:
-            await asyncio.to_thread(commit)
-        except MemoryError as exc:
-            raise E.ResourceExhausted(f"cannot take the VM: {exc}") from None
-        finally:
-            self.populating = False
-            if self.close_pending and self.machine is not None:
-                self.machine.close()
+    async def _prepare(self) -> None:
+        hv = self.hv
+        vm_id, definition = self.vm_id, self.definition
+        assert definition is not None
+        machine_config, boot, disk_size = self._layout
+        runs, self.resident = self.resident, []
+        made: list[str] = []  # "files" once this VM's directory exists
+
+        def make() -> Machine:  # in a thread
+            hv.store.create(definition)
+            made.append("files")
+            disk_path = None
+            if disk_size is not None:
+                disk_path = hv.store.path(vm_id, "disk.img")
+                with open(disk_path, "wb") as f:
+                    f.truncate(disk_size)
+            try:
+                machine = Machine.from_config_state(machine_config, boot, disk_path, hv.config.backend)
+            except (StateError, ValueError, KeyError, TypeError) as exc:
+                raise ProtocolError(f"the machine description is unusable: {exc}") from None
+            try:
+                if machine.ram.size != definition.memory:
+                    raise ProtocolError("the machine description and the header disagree on memory size")
+                for first, count in runs:
+                    if not hostmem.populate(machine.ram.data, first << PAGE_SHIFT, count << PAGE_SHIFT):
+                        break
+            except BaseException:
+                machine.close()
+                raise
+            return machine
+
+        async with hv._store_lock(vm_id):  # after any earlier files of this id are gone
+            try:
+                machine = await asyncio.to_thread(make)
+            except BaseException as exc:
+                if made:
+                    await asyncio.to_thread(hv.store.remove, vm_id)
+                if isinstance(exc, MemoryError):
+                    raise E.ResourceExhausted(f"cannot take the VM: {exc}") from None
+                if isinstance(exc, OSError):
+                    raise E.Unavailable(f"cannot create the VM's files on node {hv.config.name}: {exc}") from None
+                raise
+            if self.machine_sm.phase is DestPhase.ABORTED:  # dropped while this ran
+                machine.close()
+                await asyncio.to_thread(hv.store.remove, vm_id)
+                return
+        self.machine = machine
+        self.digest = MemoryDigest(machine.ram.u8)
+        self.pages_decoder = PageDecoder(machine.ram, canonical=False, on_pages=self.digest.update)
 
     def pages(self, payload: dict[str, Any]) -> None:
         self.pages_decoder.apply(payload)  # type: ignore[union-attr]
@@ -709,6 +745,7 @@ class Incoming:
             raise ProtocolError(f"the final state is unusable: {exc}") from None
         limit = self.hv.config.console_limit
         buffer = ConsoleBuffer(limit, console[0], console[1]) if console else ConsoleBuffer(limit)
+        assert self.definition is not None
         vm = Vm(self.definition, self.hv.store, buffer)
         vm.attach(machine)
         vm.phase = Phase.PAUSED
@@ -742,15 +779,13 @@ class Incoming:
             self.machine_sm.abort(reason)
         except ProtocolError:
             return
-        if self.vm is not None:
-            self.vm.release()
-        elif self.populating:
-            self.close_pending = True  # the populating thread holds the memory; close after it
-        elif self.machine is not None:
-            self.machine.close()
-        if self.created:
-            self.hv.store.remove(self.vm_id)
+        # Before prepare() has made the machine, its task cleans up after itself.
+        if self.machine is not None:
+            if self.vm is not None:
+                self.vm.release()
+            else:
+                self.machine.close()
+            self.hv.remove_files_soon(self.vm_id)
         if self.held:
             self.hv.admission.release(f"vm:{self.vm_id}")
         log.info("incoming migration dropped", job_id=self.job_id, vm_id=self.vm_id, reason=reason)
-
