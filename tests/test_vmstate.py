@@ -315,3 +315,43 @@ def test_page_lists_that_do_not_fit_are_refused(payload: dict, error: str) -> No
 
     with pytest.raises(VmstateError, match=error):
         PageDecoder(Ram(4 << 20), canonical=False).apply_list(payload)
+
+
+def _window_cases() -> tuple[object, list[int]]:
+    """RAM of 6 windows: random; random but every page starting with eight
+    zero bytes; one zero page among random ones; all zeros; sparse; random.
+    Returns the RAM and the number of data pages per window."""
+    from node.machine.memory import Ram
+    from vmstate.pages import PAGE_SIZE, WINDOW_BYTES
+
+    ram = Ram(6 * WINDOW_BYTES)
+    ram.write_bytes(0, os.urandom(WINDOW_BYTES))
+    heads = bytearray(os.urandom(WINDOW_BYTES))
+    for page in range(256):
+        heads[page * PAGE_SIZE:page * PAGE_SIZE + 8] = bytes(8)  # looks like a zero page at first sight
+    ram.write_bytes(WINDOW_BYTES, bytes(heads))
+    ram.write_bytes(2 * WINDOW_BYTES, os.urandom(WINDOW_BYTES))
+    ram.write_bytes(2 * WINDOW_BYTES + 17 * PAGE_SIZE, bytes(PAGE_SIZE))
+    ram.write_bytes(4 * WINDOW_BYTES + 9 * PAGE_SIZE, b"sparse")
+    ram.write_bytes(5 * WINDOW_BYTES, os.urandom(WINDOW_BYTES))
+    return ram, [256, 256, 255, 0, 1, 256]
+
+
+def test_whole_windows_skip_the_scan_for_zero_pages_only_when_none_can_be_zero() -> None:
+    """A window is sent whole without looking for zero pages only when every
+    page's first eight bytes are non-zero; pages that merely start with
+    zeros, and a real zero page, go the careful way, and what is sent
+    restores the memory exactly."""
+    from node.machine.memory import Ram
+    from vmstate.pages import PageDecoder, PageEncoder
+
+    ram, per_window = _window_cases()
+    encoder = PageEncoder(ram.u8)
+    payloads = list(encoder.all_pages())
+    assert [bin(int.from_bytes(p["data_map"], "little")).count("1") for p in payloads] == [n for n in per_window if n]
+    assert (encoder.data_pages, encoder.zero_pages) == (1024, 6 * 256 - 1024)
+    copy = Ram(ram.size)
+    decoder = PageDecoder(copy)
+    for payload in payloads:
+        decoder.apply(list(codec.FrameDecoder().feed(codec.encode_frame(codec.PAGES, payload)))[0].payload)
+    assert bytes(copy.u8) == bytes(ram.u8) and decoder.digest.digest() == encoder.digest.digest()
