@@ -63,9 +63,9 @@ from controller.client import Client  # noqa: E402
 from controller.cluster import UpOptions, down, up  # noqa: E402
 from node.guestconfig import patch  # noqa: E402
 from node.machine.memory import format_size, parse_size  # noqa: E402
+from bench.stream import MESSAGE, stream  # noqa: E402
 
 MIB = 1 << 20
-MESSAGE = 1 << 20
 RATES = {"low": 200, "medium": 20, "high": 0}
 DIRTIER = os.path.join(ROOT, "guests", "bin", "dirtier.elf")
 MIGRATION_TIMEOUT = 60.0  # per migration, both systems (Caravan forces stop-and-copy, QEMU is cancelled)
@@ -89,68 +89,12 @@ def dirtier_image(memory: int, rate: str) -> bytes:
 
 # -- raw gRPC --------------------------------------------------------------------------------
 
-RAW_SERVER = r'''
-import asyncio, sys
-import grpc
-from caravan import node_pb2, node_pb2_grpc
-from node.daemon import bind, grpc_options, tune_process
-from node.migration import wire
-from node.server import add_node_service
-from node.tls import TlsFiles
-class Sink(node_pb2_grpc.NodeServiceServicer):
-    async def MigrateIn(self, it, ctx):
-        n = 0
-        async for raw in it:
-            n += len(wire.parse(raw)[1])
-        yield node_pb2.MigrationAck(kind="verified", bytes=n)
-async def main():
-    s = grpc.aio.server(options=grpc_options())
-    add_node_service(Sink(), s)
-    port = bind(s, "127.0.0.1:0", TlsFiles(*sys.argv[1:4]))
-    await s.start()
-    print(port, flush=True)
-    await s.wait_for_termination()
-tune_process()
-asyncio.run(main())
-'''
-
-
 def raw_grpc_throughput(certs: str, total: int = 1024 * MIB) -> float:
-    """One MigrateIn stream between two processes set up as the node daemons
-    are (same gRPC options, mutual TLS, process tuning, bytes-level
-    messages), carrying ``MESSAGE``-byte messages that the sink only counts:
-    the ceiling the migration stream could reach on this machine."""
-    from node.daemon import grpc_options, tune_process
-    from node.migration import wire
-    from node.tls import TlsFiles, channel_credentials
-
-    server_files = TlsFiles.in_dir(certs, "node-1")
-    proc = subprocess.Popen([sys.executable, "-c", RAW_SERVER, server_files.ca, server_files.cert, server_files.key],
-                            stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
-    previous = sys.getswitchinterval()
-    tune_process()  # as a node daemon is tuned (the malloc setting stays: harmless here)
-    try:
-        port = int(proc.stdout.readline())  # type: ignore[union-attr]
-
-        async def client() -> float:
-            creds = channel_credentials(TlsFiles.in_dir(certs, "node-2"))
-            async with grpc.aio.secure_channel(f"127.0.0.1:{port}", creds, options=grpc_options()) as ch:
-                await ch.channel_ready()  # the TLS handshake is not part of the stream's time
-                call = wire.open_stream(ch)
-                # One message built once and sent again and again: gRPC and TLS alone.
-                message = wire.frames_message([os.urandom(MESSAGE)])
-                start = time.perf_counter()
-                for _ in range(total // MESSAGE):
-                    await call.write(message)
-                await call.done_writing()
-                async for _ in call:
-                    pass
-                return total / (time.perf_counter() - start)
-        return asyncio.run(client())
-    finally:
-        sys.setswitchinterval(previous)
-        proc.kill()
-        proc.wait()
+    """Bytes per second of one MigrateIn stream between two processes set up
+    as the node daemons are, carrying ``MESSAGE``-byte messages that the
+    receiver only counts (bench/stream.py's "raw" variant): the ceiling the
+    migration stream could reach on this machine."""
+    return stream(certs, total).mib_s * MIB
 
 
 # -- Caravan ------------------------------------------------------------------------------------
