@@ -225,8 +225,8 @@ class Jobs:
                     await asyncio.sleep(RETRY_SECONDS)
             for attempt in range(ROLL_FORWARD_ATTEMPTS):
                 try:
-                    await c.node_stub(job.source).FinishMigration(
-                        node_pb2.FinishMigrationRequest(job_id=job.id, commit=True))
+                    await c.node_stub(job.source).FinishMigration(  # the downtime: the source learns from it
+                        node_pb2.FinishMigrationRequest(job_id=job.id, commit=True, downtime_ms=stats.downtime_ms))
                     break
                 except (grpc.RpcError, E.ControllerError):
                     await asyncio.sleep(RETRY_SECONDS)

@@ -685,4 +685,6 @@ class Hypervisor:
             "capacity": self.admission.capacity, "free": free, "vms": len(self.vms),
             "running": sum(1 for vm in self.vms.values() if vm.phase is Phase.RUNNING),
             "load": self._load, "started_at": self.started_at,
+            "migration_page_us": self.migrations.page_seconds * 1e6,
+            "migration_handover_ms": self.migrations.handover_seconds * 1e3,
         }

@@ -117,7 +117,8 @@ def node_info_proto(hv: Hypervisor) -> types_pb2.NodeInfo:
         capacity=types_pb2.Capacity(memory_bytes=info["capacity"].memory, vcpus=info["capacity"].vcpus),
         free=types_pb2.Capacity(memory_bytes=max(info["free"].memory, 0), vcpus=max(info["free"].vcpus, 0)),
         vms=info["vms"], running=info["running"], load=info["load"], version="0.1.0",
-        started_at=info["started_at"])
+        started_at=info["started_at"], migration_page_us=info["migration_page_us"],
+        migration_handover_ms=info["migration_handover_ms"])
 
 
 def spec_from_proto(spec: types_pb2.VmSpec) -> Spec:
@@ -266,6 +267,7 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
 
     @unary
     async def FinishMigration(self, request, context):  # type: ignore[no-untyped-def]
-        vm, downtime, resumed_at = await self.hv.migrations.finish(request.job_id, request.commit)
+        vm, downtime, resumed_at = await self.hv.migrations.finish(request.job_id, request.commit,
+                                                                   request.downtime_ms)
         return node_pb2.FinishMigrationResponse(vm=self._vm(vm) if vm is not None else None,
                                                 downtime_ms=downtime, resumed_at=resumed_at)

@@ -58,6 +58,20 @@ def test_scattered_pages_are_expected_at_their_measured_cost_not_at_round_0_spee
     assert decisions[20e-6] == (Next.ROUND, pytest.approx(1000 * 20e-3 + HANDOVER_SECONDS * 1000))
 
 
+def test_the_hand_over_is_expected_at_its_measured_cost() -> None:
+    """The rest of a downtime (state, verification, hand-over record, resume)
+    counts at what the node measured: a slow hand-over keeps the migration
+    iterating where the default guess would have stopped."""
+    decisions = {}
+    for handover in (HANDOVER_SECONDS, 0.018):
+        sm = SourceMachine(Params(downtime_ms=20), total_pages=65536, handover_seconds=handover)
+        sm.begin()
+        decisions[handover] = (sm.round_done(round_of(0, 1000, 1.0), dirty_pages=500, elapsed=1.0),
+                               sm.expected_downtime_ms)
+    assert decisions[HANDOVER_SECONDS] == (Next.STOP_AND_COPY, pytest.approx(500 * 7e-3 + HANDOVER_SECONDS * 1000))
+    assert decisions[0.018] == (Next.ROUND, pytest.approx(500 * 7e-3 + 18))
+
+
 def test_timeout_aborts_or_forces_as_asked() -> None:
     for action, expected in (("abort", Next.ABORT), ("force", Next.STOP_AND_COPY)):
         sm = source(downtime_ms=10, timeout=5, on_timeout=action)

@@ -254,8 +254,15 @@ def test_a_paused_vm_migrates_paused_and_then_finishes_identically(
     progress = [p.stats.status for p in a.stub.MigrateOut(node_pb2.MigrateOutRequest(
         job_id="by-hand", vm_id="m", destination=b.address))]
     assert progress[-1] == "verified"
-    b.stub.FinishMigration(node_pb2.FinishMigrationRequest(job_id="by-hand", commit=True))
-    a.stub.FinishMigration(node_pb2.FinishMigrationRequest(job_id="by-hand", commit=True))
+    learnt = a.stub.GetNodeInfo(node_pb2.GetNodeInfoRequest()).migration_handover_ms
+    finished = b.stub.FinishMigration(node_pb2.FinishMigrationRequest(job_id="by-hand", commit=True))
+    assert 0 < finished.downtime_ms < 1000
+    # Told the downtime, the source learns what the part after its last pages cost.
+    a.stub.FinishMigration(node_pb2.FinishMigrationRequest(job_id="by-hand", commit=True,
+                                                           downtime_ms=finished.downtime_ms))
+    info = a.stub.GetNodeInfo(node_pb2.GetNodeInfoRequest())
+    assert info.migration_handover_ms != learnt and 0 < info.migration_handover_ms < (learnt + finished.downtime_ms) / 2
+    assert info.migration_page_us > 0
     with pytest.raises(grpc.RpcError) as gone:
         a.vm("m")
     assert gone.value.code() == grpc.StatusCode.NOT_FOUND

@@ -57,7 +57,7 @@ from ..vm import Vm
 from . import wire
 from .destination import MIGRATION_VERSION, DestinationMachine, Phase as DestPhase, ProtocolError
 from .digest import CHUNK_SIZE, MemoryDigest, chunk_hash
-from .source import PAGE_SECONDS, IllegalTransition, Next, Params, Round, SourceMachine
+from .source import HANDOVER_SECONDS, PAGE_SECONDS, IllegalTransition, Next, Params, Round, SourceMachine
 
 if TYPE_CHECKING:
     from ..hypervisor import Hypervisor
@@ -68,6 +68,7 @@ SPOT_CHECKS = 32
 FIRST_SLICE_WAIT = 1.0  # seconds FinishMigration waits for a resumed VM's first slice
 BATCH_BYTES = 1 << 20
 MEASURED_PAGES = 64  # a stop-and-copy of at least this many pages updates Migrations.page_seconds
+MAX_HANDOVER_SECONDS = 1.0  # a measured hand-over longer than this is an outlier, not learnt
 
 
 class Batch:
@@ -120,6 +121,7 @@ class Outgoing:
     disk_bytes: int = 0
     zero_pages: int = 0
     paused_at: float = 0.0
+    pages_sent_at: float = 0.0  # wall clock: the stop-and-copy's last pages are written
     channel: grpc.aio.Channel | None = None
     call: Any = None
     touched: bytes | None = None  # per window: may hold data (round 0 reads only these)
@@ -164,6 +166,9 @@ class Migrations:
         # What one dirty page cost this node's last stop-and-copies (moving average):
         # the convergence decision's estimate of the next one (node.migration.source).
         self.page_seconds = PAGE_SECONDS
+        # And what the rest of a downtime cost (state, verification, the controller's
+        # hand-over record, the resume), learnt from the destinations' measurements.
+        self.handover_seconds = HANDOVER_SECONDS
         self._closing: list[asyncio.Future] = []  # replaced channels being closed
 
     # -- source ------------------------------------------------------------------------
@@ -207,8 +212,8 @@ class Migrations:
             raise E.FailedPrecondition(f"VM {req.vm_id} is being saved; try again in a moment")
         params = params_from_proto(req.params)
         machine = vm.machine
-        out = Outgoing(req.job_id, vm, machine, SourceMachine(params, machine.ram.npages, self.page_seconds), vm.phase,
-                       req.destination_name or req.destination)
+        sm = SourceMachine(params, machine.ram.npages, self.page_seconds, self.handover_seconds)
+        out = Outgoing(req.job_id, vm, machine, sm, vm.phase, req.destination_name or req.destination)
         self.outgoing[req.job_id] = out
         out.holds.take(gcpolicy.FULL)
         vm.phase = Phase.MIGRATING
@@ -307,6 +312,7 @@ class Migrations:
             batch.add(codec.PAGE_LIST, payload)
             if batch.full:
                 await self._write(out, batch.take())
+        out.pages_sent_at = time.time()
         page_seconds = (time.perf_counter() - paused) / max(len(final_pages), 1)
         if len(final_pages) >= MEASURED_PAGES:
             self.page_seconds = (self.page_seconds + page_seconds) / 2
@@ -465,8 +471,9 @@ class Migrations:
         self.hv.wake()
         log.warning("migration aborted; VM stays here", job_id=out.job_id, vm_id=vm.vm_id, reason=reason)
 
-    async def finish(self, job_id: str, commit: bool) -> tuple[Vm | None, float, float]:
-        """The controller's decision for ``job_id`` (idempotent on both sides)."""
+    async def finish(self, job_id: str, commit: bool, downtime_ms: float = 0.0) -> tuple[Vm | None, float, float]:
+        """The controller's decision for ``job_id`` (idempotent on both sides).
+        On the source, a commit may bring the downtime the destination measured."""
         if job_id in self.incoming:
             return await self._finish_in(self.incoming[job_id], commit)
         out = self.outgoing.get(job_id)
@@ -479,11 +486,25 @@ class Migrations:
                 raise E.FailedPrecondition(str(exc)) from None
             self.outgoing.pop(job_id, None)
             out.holds.release()
+            handover = self._learn_handover(out, downtime_ms)
             await self.hv.drop_migrated(out.vm)
-            log.info("migration committed; source copy freed", job_id=job_id, vm_id=out.vm.vm_id)
+            log.info("migration committed; source copy freed", job_id=job_id, vm_id=out.vm.vm_id,
+                     downtime_ms=round(downtime_ms, 2), handover_ms=round(handover * 1000, 2) if handover else None)
             return None, 0.0, 0.0
         self._abort_out(out, "aborted by the controller")
         return out.vm, 0.0, 0.0
+
+    def _learn_handover(self, out: Outgoing, downtime_ms: float) -> float | None:
+        """Fold one measured hand-over into the moving average: the downtime
+        the destination measured minus the part this node spent on the last
+        pages. Returns it (None when there is nothing to learn from)."""
+        if downtime_ms <= 0 or not out.pages_sent_at:
+            return None
+        handover = downtime_ms / 1000 - (out.pages_sent_at - out.paused_at)
+        if not 0 < handover < MAX_HANDOVER_SECONDS:  # clocks apart, or a stall: not this node's usual cost
+            return None
+        self.handover_seconds = (self.handover_seconds + handover) / 2
+        return handover
 
     # -- destination -------------------------------------------------------------------------
 

@@ -11,7 +11,8 @@ SETUP --begin--> ITERATING --stop--> STOP_AND_COPY --sent--> AWAIT_VERIFY
 After each pre-copy round, :meth:`SourceMachine.round_done` decides what
 happens next from measured figures, as QEMU does: expected downtime = pages
 still dirty x the larger of a page's time at the measured bandwidth and the
-measured cost of one scattered page (``page_seconds``); stop iterating once
+measured cost of one scattered page (``page_seconds``), plus the measured
+cost of the rest of the downtime (``handover_seconds``); stop iterating once
 it is under the downtime limit; otherwise, when rounds stop shrinking and
 auto-converge is on, throttle the guest harder; past ``max_rounds`` or the
 timeout, do what
@@ -34,6 +35,7 @@ NOT_SHRINKING = 0.9
 # What a stop-and-copy costs besides sending the dirty pages: device state, the
 # destination's verification, the controller's hand-over record, the resume
 # (measured on loopback: 3-6 ms). Counted so the downtime limit is the real one.
+# This is the guess before a node has measured its own (Migrations.handover_seconds).
 HANDOVER_SECONDS = 0.005
 # What one dirty page costs the stop-and-copy before any was measured on this
 # node: scattered pages are read, hashed and written one by one, at 5-8 µs
@@ -110,6 +112,7 @@ class SourceMachine:
     params: Params
     total_pages: int
     page_seconds: float = PAGE_SECONDS  # what one dirty page costs the stop-and-copy
+    handover_seconds: float = HANDOVER_SECONDS  # what the rest of the downtime costs
     phase: Phase = Phase.SETUP
     rounds: list[Round] = field(default_factory=list)
     throttle: float = 0.0
@@ -136,7 +139,7 @@ class SourceMachine:
         bandwidth = self.bandwidth()
         if bandwidth <= 0:
             return float("inf")
-        return dirty_pages * max(PAGE_SIZE / bandwidth, self.page_seconds) + HANDOVER_SECONDS
+        return dirty_pages * max(PAGE_SIZE / bandwidth, self.page_seconds) + self.handover_seconds
 
     def round_done(self, finished: Round, dirty_pages: int, elapsed: float) -> Next:
         """A round was sent; ``dirty_pages`` are dirty now, ``elapsed`` seconds

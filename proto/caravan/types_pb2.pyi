@@ -116,7 +116,7 @@ class Capacity(_message.Message):
     def __init__(self, memory_bytes: _Optional[int] = ..., vcpus: _Optional[int] = ...) -> None: ...
 
 class NodeInfo(_message.Message):
-    __slots__ = ("name", "address", "backend", "capacity", "free", "vms", "running", "load", "version", "started_at")
+    __slots__ = ("name", "address", "backend", "capacity", "free", "vms", "running", "load", "version", "started_at", "migration_page_us", "migration_handover_ms")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
@@ -127,6 +127,8 @@ class NodeInfo(_message.Message):
     LOAD_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    MIGRATION_PAGE_US_FIELD_NUMBER: _ClassVar[int]
+    MIGRATION_HANDOVER_MS_FIELD_NUMBER: _ClassVar[int]
     name: str
     address: str
     backend: str
@@ -137,4 +139,6 @@ class NodeInfo(_message.Message):
     load: float
     version: str
     started_at: float
-    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., backend: _Optional[str] = ..., capacity: _Optional[_Union[Capacity, _Mapping]] = ..., free: _Optional[_Union[Capacity, _Mapping]] = ..., vms: _Optional[int] = ..., running: _Optional[int] = ..., load: _Optional[float] = ..., version: _Optional[str] = ..., started_at: _Optional[float] = ...) -> None: ...
+    migration_page_us: float
+    migration_handover_ms: float
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., backend: _Optional[str] = ..., capacity: _Optional[_Union[Capacity, _Mapping]] = ..., free: _Optional[_Union[Capacity, _Mapping]] = ..., vms: _Optional[int] = ..., running: _Optional[int] = ..., load: _Optional[float] = ..., version: _Optional[str] = ..., started_at: _Optional[float] = ..., migration_page_us: _Optional[float] = ..., migration_handover_ms: _Optional[float] = ...) -> None: ...
