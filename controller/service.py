@@ -2,21 +2,20 @@
 
 Each RPC parses, calls one controller action and converts; errors become
 status codes in :data:`STATUS` (one table); every log line of a call carries
-its request id and, where known, the VM.
+its request id and, where known, the VM (the plumbing is :mod:`node.rpc`'s).
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import tempfile
-import uuid
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 import grpc
 import structlog
 
 from caravan import controller_pb2, controller_pb2_grpc, node_pb2, types_pb2
+from node.rpc import Calls
 
 from . import errors as E
 from .core import Controller
@@ -34,54 +33,8 @@ STATUS: dict[type[E.ControllerError], grpc.StatusCode] = {
 }
 
 
-def status_for(exc: BaseException) -> grpc.StatusCode:
-    for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
-    return grpc.StatusCode.INTERNAL
-
-
-def _bind(context: grpc.aio.ServicerContext, method: str, request: Any) -> None:
-    metadata = dict(context.invocation_metadata() or ())
-    fields = {"request_id": metadata.get("x-request-id") or uuid.uuid4().hex[:16], "method": method}
-    vm = getattr(request, "vm", "")
-    if vm:
-        fields["vm"] = vm
-    structlog.contextvars.bind_contextvars(**fields)
-
-
-def unary(fn: Callable) -> Callable:
-    @functools.wraps(fn)
-    async def wrapper(self: "ControllerServicer", request: Any, context: grpc.aio.ServicerContext) -> Any:
-        _bind(context, fn.__name__, request)
-        code = grpc.StatusCode.OK
-        try:
-            return await fn(self, request, context)
-        except E.ControllerError as exc:
-            code = status_for(exc)
-            log.info("request refused", code=code.name, error=str(exc))
-            await context.abort(code, str(exc))
-        finally:
-            self.count(fn.__name__, code)
-            structlog.contextvars.clear_contextvars()
-    return wrapper
-
-
-def streaming(fn: Callable) -> Callable:
-    @functools.wraps(fn)
-    async def wrapper(self: "ControllerServicer", request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        _bind(context, fn.__name__, request)
-        code = grpc.StatusCode.OK
-        try:
-            async for item in fn(self, request, context):
-                yield item
-        except E.ControllerError as exc:
-            code = status_for(exc)
-            await context.abort(code, str(exc))
-        finally:
-            self.count(fn.__name__, code)
-            structlog.contextvars.clear_contextvars()
-    return wrapper
+CALLS = Calls(E.ControllerError, STATUS, "vm", log)
+unary, streaming, status_for, _bind = CALLS.unary, CALLS.streaming, CALLS.status_for, CALLS.bind
 
 
 NODE_STATES = {"ready": controller_pb2.NODE_STATE_READY, "down": controller_pb2.NODE_STATE_DOWN}

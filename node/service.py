@@ -3,15 +3,13 @@
 Each RPC parses its request, calls one hypervisor action and converts the
 result. Errors become gRPC status codes in one table (:data:`STATUS`); every
 log line of a call carries its request id (from the ``x-request-id``
-metadata, or a new one) and VM id.
+metadata, or a new one) and VM id (the plumbing is :mod:`node.rpc`'s).
 """
 
 from __future__ import annotations
 
-import functools
 import os
-import uuid
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 import grpc
 import structlog
@@ -22,6 +20,7 @@ from vmstate import snapshot as vmsnap
 from . import errors as E
 from .hypervisor import Hypervisor, Spec
 from .phases import Phase
+from .rpc import Calls
 from .vm import Vm
 
 log = structlog.get_logger("node.service")
@@ -44,55 +43,8 @@ PHASE_TO_PROTO = {
 }
 
 
-def status_for(exc: BaseException) -> grpc.StatusCode:
-    for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
-    return grpc.StatusCode.INTERNAL
-
-
-def _bind(context: grpc.aio.ServicerContext, method: str, request: Any) -> None:
-    metadata = dict(context.invocation_metadata() or ())
-    request_id = metadata.get("x-request-id") or uuid.uuid4().hex[:16]
-    fields = {"request_id": request_id, "method": method}
-    vm_id = getattr(request, "vm_id", "")
-    if vm_id:
-        fields["vm_id"] = vm_id
-    structlog.contextvars.bind_contextvars(**fields)
-
-
-def unary(fn: Callable) -> Callable:
-    @functools.wraps(fn)
-    async def wrapper(self: "NodeServicer", request: Any, context: grpc.aio.ServicerContext) -> Any:
-        _bind(context, fn.__name__, request)
-        code = grpc.StatusCode.OK
-        try:
-            return await fn(self, request, context)
-        except E.NodeError as exc:
-            code = status_for(exc)
-            log.info("request refused", code=code.name, error=str(exc))
-            await context.abort(code, str(exc))
-        finally:
-            self.count(fn.__name__, code)
-            structlog.contextvars.clear_contextvars()
-    return wrapper
-
-
-def streaming(fn: Callable) -> Callable:
-    @functools.wraps(fn)
-    async def wrapper(self: "NodeServicer", request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        _bind(context, fn.__name__, request)
-        code = grpc.StatusCode.OK
-        try:
-            async for item in fn(self, request, context):
-                yield item
-        except E.NodeError as exc:
-            code = status_for(exc)
-            await context.abort(code, str(exc))
-        finally:
-            self.count(fn.__name__, code)
-            structlog.contextvars.clear_contextvars()
-    return wrapper
+CALLS = Calls(E.NodeError, STATUS, "vm_id", log)
+unary, streaming, status_for, _bind = CALLS.unary, CALLS.streaming, CALLS.status_for, CALLS.bind
 
 
 def vm_to_proto(vm: Vm, node: str) -> types_pb2.Vm:

@@ -1,0 +1,78 @@
+"""Request plumbing shared by the node's and the controller's gRPC services.
+
+Each service handles its calls the same way: every log line of a call
+carries its request id (from the ``x-request-id`` metadata, or a new one),
+the method and, where the request names one, the VM; the service's own
+errors become gRPC status codes from one table; every call is counted by
+method and status (the servicer's ``count``). :class:`Calls` holds what
+differs between services: their error base class, their table and the
+request field that names a VM.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from typing import Any, AsyncIterator, Callable, Mapping
+
+import grpc
+import structlog
+
+
+class Calls:
+    def __init__(self, error: type[Exception], status: Mapping[Any, grpc.StatusCode],
+                 vm_field: str, log: Any) -> None:
+        self.error = error
+        self.status = status
+        self.vm_field = vm_field  # the request field naming the VM (also the log key)
+        self.log = log
+
+    def status_for(self, exc: BaseException) -> grpc.StatusCode:
+        """The status code of one of the service's errors (INTERNAL for anything else)."""
+        for cls in type(exc).__mro__:
+            if cls in self.status:
+                return self.status[cls]
+        return grpc.StatusCode.INTERNAL
+
+    def bind(self, context: grpc.aio.ServicerContext, method: str, request: Any) -> None:
+        """Put the call's request id, method and VM into every log line until it ends."""
+        metadata = dict(context.invocation_metadata() or ())
+        fields = {"request_id": metadata.get("x-request-id") or uuid.uuid4().hex[:16], "method": method}
+        vm = getattr(request, self.vm_field, "")
+        if vm:
+            fields[self.vm_field] = vm
+        structlog.contextvars.bind_contextvars(**fields)
+
+    def unary(self, fn: Callable) -> Callable:
+        """Decorate a unary servicer method."""
+        @functools.wraps(fn)
+        async def wrapper(servicer: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            self.bind(context, fn.__name__, request)
+            code = grpc.StatusCode.OK
+            try:
+                return await fn(servicer, request, context)
+            except self.error as exc:
+                code = self.status_for(exc)
+                self.log.info("request refused", code=code.name, error=str(exc))
+                await context.abort(code, str(exc))
+            finally:
+                servicer.count(fn.__name__, code)
+                structlog.contextvars.clear_contextvars()
+        return wrapper
+
+    def streaming(self, fn: Callable) -> Callable:
+        """Decorate a servicer method that streams its responses."""
+        @functools.wraps(fn)
+        async def wrapper(servicer: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            self.bind(context, fn.__name__, request)
+            code = grpc.StatusCode.OK
+            try:
+                async for item in fn(servicer, request, context):
+                    yield item
+            except self.error as exc:
+                code = self.status_for(exc)
+                await context.abort(code, str(exc))
+            finally:
+                servicer.count(fn.__name__, code)
+                structlog.contextvars.clear_contextvars()
+        return wrapper
