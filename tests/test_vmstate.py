@@ -355,3 +355,24 @@ def test_whole_windows_skip_the_scan_for_zero_pages_only_when_none_can_be_zero()
     for payload in payloads:
         decoder.apply(list(codec.FrameDecoder().feed(codec.encode_frame(codec.PAGES, payload)))[0].payload)
     assert bytes(copy.u8) == bytes(ram.u8) and decoder.digest.digest() == encoder.digest.digest()
+
+
+def test_atomic_files_hold_the_old_contents_or_the_new_never_a_mix(tmp_path: Path) -> None:
+    """vmstate.durable: a write that fails leaves the old file as it was and
+    no temporary file behind; one that completes replaces it whole, with the
+    permissions a plain open would give."""
+    from vmstate.durable import atomic_file
+
+    path = tmp_path / "state"
+    path.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_file(str(path)) as f:
+            f.write(b"new, half")
+            raise RuntimeError("the disk filled up")
+    assert path.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["state"]
+    with atomic_file(str(path), "w") as f:
+        f.write("new")
+    assert path.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["state"]
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777

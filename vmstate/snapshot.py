@@ -39,6 +39,7 @@ from node.machine.state import StateError
 
 from . import codec
 from .codec import Frame, encode_frame
+from .durable import atomic_file
 from .errors import ChecksumError, FormatError, LimitError, TruncatedError, VersionError, VmstateError
 from .pages import WINDOW, PageDecoder, PageEncoder, memory_digest
 
@@ -226,29 +227,8 @@ def save(machine: Machine, path: str, meta: dict[str, Any] | None = None,
     meta.setdefault("created", now_iso())
     meta.setdefault("instret", machine.instructions)
     meta.setdefault("backend", machine.config.backend)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".vmstate-", dir=directory)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            report = _write(machine, f, path, meta, options)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    dfd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-    return report
+    with atomic_file(path, "wb", prefix=".vmstate-") as f:
+        return _write(machine, f, path, meta, options)
 
 
 def _write(machine: Machine, f: BinaryIO, path: str, meta: dict[str, Any], options: SaveOptions) -> Report:

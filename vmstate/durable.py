@@ -1,0 +1,42 @@
+"""Files written whole or not at all, and durable once written.
+
+Snapshot files (:mod:`vmstate.snapshot`) and the node's records of its VMs
+(:mod:`node.store`) are written the same way: into a temporary file in the
+same directory, flushed to disk, renamed over the old file, and the
+directory flushed too, so that after a crash the path holds either the old
+contents or the new, never a mix, and a completed write survives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from typing import IO, Iterator
+
+
+@contextlib.contextmanager
+def atomic_file(path: str, mode: str = "wb", prefix: str = ".tmp-") -> Iterator[IO]:
+    """A file object to write ``path``'s new contents into; they replace the
+    old ones when the block ends without an exception (and are thrown away
+    otherwise). The file gets the permissions a plain ``open`` would give."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dfd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dfd)  # the rename itself
+    finally:
+        os.close(dfd)
