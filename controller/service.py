@@ -15,7 +15,7 @@ import grpc
 import structlog
 
 from caravan import controller_pb2, controller_pb2_grpc, node_pb2, types_pb2
-from node.rpc import Calls
+from node.rpc import Calls, receive_file
 
 from . import errors as E
 from .core import Controller
@@ -135,18 +135,9 @@ class ControllerServicer(controller_pb2_grpc.ControllerServiceServicer):
         incoming = os.path.join(self.c.store.data_dir, "incoming")
         os.makedirs(incoming, exist_ok=True)
         fd, path = tempfile.mkstemp(prefix="restore-", suffix=".vmstate", dir=incoming)
-        first = None
-        try:
-            with os.fdopen(fd, "wb") as f:
-                async for chunk in request_iterator:
-                    if first is None:
-                        first = chunk
-                    f.write(chunk.data)
-        except BaseException:
-            os.unlink(path)
-            raise
+        os.close(fd)
+        first = await receive_file(request_iterator, path)
         if first is None:
-            os.unlink(path)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no state was sent")
         _bind(context, "RestoreVm", first)
         options = {"name": first.name, "node": first.node, "group": first.group, "policy": first.policy,

@@ -6,12 +6,15 @@ the method and, where the request names one, the VM; the service's own
 errors become gRPC status codes from one table; every call is counted by
 method and status (the servicer's ``count``). :class:`Calls` holds what
 differs between services: their error base class, their table and the
-request field that names a VM.
+request field that names a VM. Uploaded state files arrive through
+:func:`receive_file`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import os
 import uuid
 from typing import Any, AsyncIterator, Callable, Mapping
 
@@ -76,3 +79,26 @@ class Calls:
                 servicer.count(fn.__name__, code)
                 structlog.contextvars.clear_contextvars()
         return wrapper
+
+
+async def receive_file(chunks: AsyncIterator[Any], path: str) -> Any | None:
+    """Write the ``data`` of every message of a client stream (a state file
+    being uploaded) to ``path``, off the event loop, and return the first
+    message, which names what the file is for. An empty stream returns None
+    and a broken one raises; either way the file is removed."""
+    first = None
+    f = await asyncio.to_thread(open, path, "wb")
+    try:
+        try:
+            async for chunk in chunks:
+                if first is None:
+                    first = chunk
+                await asyncio.to_thread(f.write, chunk.data)
+        finally:
+            await asyncio.to_thread(f.close)
+    except BaseException:
+        os.unlink(path)
+        raise
+    if first is None:
+        os.unlink(path)
+    return first

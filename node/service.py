@@ -20,7 +20,7 @@ from vmstate import snapshot as vmsnap
 from . import errors as E
 from .hypervisor import Hypervisor, Spec
 from .phases import Phase
-from .rpc import Calls
+from .rpc import Calls, receive_file
 from .vm import Vm
 
 log = structlog.get_logger("node.service")
@@ -110,18 +110,8 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
 
     async def CreateVmFromState(self, request_iterator, context):  # type: ignore[no-untyped-def]
         path = self.hv.store.incoming()
-        first = None
-        try:
-            with open(path, "wb") as f:
-                async for chunk in request_iterator:
-                    if first is None:
-                        first = chunk
-                    f.write(chunk.data)
-        except BaseException:
-            os.unlink(path)
-            raise
+        first = await receive_file(request_iterator, path)
         if first is None:
-            os.unlink(path)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no state was sent")
         _bind(context, "CreateVmFromState", first)
         try:

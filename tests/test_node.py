@@ -402,3 +402,24 @@ def test_the_destination_acknowledges_each_round_once_it_has_applied_it(node: No
     assert last.kind == "error" and "test over" in last.error
     sent.put(None)
     assert "acked" not in [vm.vm_id for vm in node.stub.ListVms(node_pb2.ListVmsRequest()).vms]
+
+
+def test_an_upload_that_sends_nothing_or_breaks_leaves_no_file(node: NodeProcess) -> None:
+    """CreateVmFromState writes the upload off the event loop into the node's
+    incoming directory; an empty upload is INVALID_ARGUMENT, a broken one
+    fails, and neither leaves a file behind."""
+    with pytest.raises(grpc.RpcError) as empty:
+        node.stub.CreateVmFromState(iter(()))
+    assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "no state was sent" in empty.value.details()
+
+    def broken():  # type: ignore[no-untyped-def]
+        yield node_pb2.StateChunk(vm_id="half", start=True, data=b"\0" * 4096)
+        raise RuntimeError("the client gives up")
+    with pytest.raises(grpc.RpcError):
+        node.stub.CreateVmFromState(broken())
+    incoming = node.data / "incoming"
+    deadline = time.monotonic() + 5
+    while any(incoming.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(incoming.iterdir()) == []
+    assert node.stub.ListVms(node_pb2.ListVmsRequest()).vms == []
