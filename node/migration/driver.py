@@ -683,11 +683,12 @@ class Incoming:
         assert definition is not None
         machine_config, boot, disk_size = self._layout
         runs, self.resident = self.resident, []
-        made: list[str] = []  # "files" once this VM's directory exists
+        created = False  # this VM's directory exists
 
         def make() -> Machine:  # in a thread
+            nonlocal created
             hv.store.create(definition)
-            made.append("files")
+            created = True
             disk_path = None
             if disk_size is not None:
                 disk_path = hv.store.path(vm_id, "disk.img")
@@ -712,7 +713,7 @@ class Incoming:
             try:
                 machine = await asyncio.to_thread(make)
             except BaseException as exc:
-                if made:
+                if created:
                     await asyncio.to_thread(hv.store.remove, vm_id)
                 if isinstance(exc, MemoryError):
                     raise E.ResourceExhausted(f"cannot take the VM: {exc}") from None
