@@ -14,6 +14,11 @@ import os
 import tempfile
 from typing import IO, Iterator
 
+# Read once, at import: reading it means setting it, and these files are
+# written from threads, where a moment of umask 0 would reach other files.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_file(path: str, mode: str = "wb", prefix: str = ".tmp-") -> Iterator[IO]:
@@ -22,9 +27,7 @@ def atomic_file(path: str, mode: str = "wb", prefix: str = ".tmp-") -> Iterator[
     otherwise). The file gets the permissions a plain ``open`` would give."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
+    os.fchmod(fd, 0o666 & ~_UMASK)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
