@@ -44,9 +44,10 @@ sys.path.insert(0, ROOT)
 import grpc  # noqa: E402
 
 from node.machine.memory import format_size, parse_size  # noqa: E402
+from node.migration.driver import BATCH_BYTES  # noqa: E402
 
 MIB = 1 << 20
-MESSAGE = 1 << 20  # the migration stream's message size (node.migration.driver.BATCH_BYTES)
+MESSAGE = BATCH_BYTES  # the migration stream's message size
 VARIANTS = {"raw": ("same", "count"), "source": ("encode", "count"),
             "destination": ("same", "apply"), "both": ("encode", "apply")}
 
@@ -64,7 +65,7 @@ if mode == "apply":
     from node.machine.memory import Ram
     from node.migration.digest import MemoryDigest
     from vmstate import codec
-    from vmstate.pages import PageDecoder
+    from vmstate.pages import WINDOW, PageDecoder
     ram = Ram(int(memory))
     hostmem.populate(ram.data, 0, ram.size)  # as Incoming.prepare() commits it before round 0
 class Sink(node_pb2_grpc.NodeServiceServicer):
@@ -74,7 +75,7 @@ class Sink(node_pb2_grpc.NodeServiceServicer):
             digest = MemoryDigest(ram.u8)
             pages = PageDecoder(ram, canonical=False, on_pages=digest.update)
             frames = codec.FrameDecoder()
-            windows = ram.npages // 256
+            windows = ram.npages // WINDOW
             applied = 0
         async for raw in it:
             data = wire.parse(raw)[1]
@@ -82,7 +83,7 @@ class Sink(node_pb2_grpc.NodeServiceServicer):
             if mode == "apply":
                 for frame in frames.feed(data):
                     # A message sent again and again lands on successive windows, as round 0's do.
-                    frame.payload["first"] = (applied % windows) * 256
+                    frame.payload["first"] = (applied % windows) * WINDOW
                     pages.apply(frame.payload)
                     applied += 1
         yield node_pb2.MigrationAck(kind="verified", bytes=n)
@@ -137,7 +138,7 @@ def stream(certs: str, total: int = 1024 * MIB, sender: str = "same", receiver: 
     from node.migration.digest import MemoryDigest
     from node.tls import TlsFiles, channel_credentials
     from vmstate import codec
-    from vmstate.pages import PageEncoder
+    from vmstate.pages import WINDOW_BYTES, PageEncoder
 
     if sender == "encode" and memory is None:
         raise ValueError("an encoding sender needs guest memory")
@@ -151,7 +152,7 @@ def stream(certs: str, total: int = 1024 * MIB, sender: str = "same", receiver: 
         port = int(proc.stdout.readline())  # type: ignore[union-attr]
         if sender == "same":  # a whole window as a page record, so an applying receiver can apply it
             message = wire.frames_message(codec.frame_parts(codec.PAGES, {
-                "first": 0, "data_map": b"\xff" * 32, "zero_map": bytes(32), "data": os.urandom(MESSAGE)}))
+                "first": 0, "data_map": b"\xff" * 32, "zero_map": bytes(32), "data": os.urandom(WINDOW_BYTES)}))
 
         async def client() -> float:
             creds = channel_credentials(TlsFiles.in_dir(certs, "node-2"))
