@@ -177,11 +177,7 @@ class Controller:
                 changed.append(row)
                 log.warning("VM lost", vm_id=row.id, node=node_name)
                 continue
-            self.reports[row.id] = report
-            state = STATE_NAMES.get(report.state, "stopped")
-            if state != row.state:
-                row.state = state
-                row.report = report.SerializeToString()
+            if self._observe(row, report):
                 changed.append(row)
         for vm_id in by_id:
             log.debug("node reports a VM the controller does not manage", node=node_name, vm_id=vm_id)
@@ -328,6 +324,26 @@ class Controller:
         finally:
             self.in_flight.discard(vm_id)
         await self._record(row, report)
+        return row
+
+    def _observe(self, row: VmRow, report: types_pb2.Vm) -> bool:
+        """Take a node's report of a VM; True when its state changed (the row needs saving)."""
+        self.reports[row.id] = report
+        state = STATE_NAMES.get(report.state, "stopped")
+        if state == row.state:
+            return False
+        row.state = state
+        row.report = report.SerializeToString()
+        return True
+
+    async def refresh_vm(self, row: VmRow) -> VmRow:
+        """Ask the VM's node for its state now, rather than trust the last heartbeat.
+
+        A guest can power itself off between heartbeats; operations that only
+        make sense on a running VM (migration) check with the node first."""
+        report = await self._node_call(row, "GetVm", "look up")
+        if self._observe(row, report):
+            await self.store.put_vm(row)
         return row
 
     async def _record(self, row: VmRow, report: types_pb2.Vm) -> None:

@@ -25,7 +25,7 @@ from caravan import controller_pb2, node_pb2
 
 from . import errors as E
 from .core import Controller, rpc_error
-from .store import JobRow
+from .store import JobRow, VmRow
 
 log = structlog.get_logger("controller.jobs")
 
@@ -130,6 +130,9 @@ class Jobs:
         source = vm.node
         if c.nodes.get(source) is None or c.nodes[source].state != "ready":
             raise E.Unavailable(f"the VM's node {source} is not ready")
+        # The last heartbeat may predate the guest powering itself off.
+        if (await c.refresh_vm(vm)).state not in ("running", "paused"):
+            raise E.FailedPrecondition(f"VM {vm.name} is {vm.state}; only a running or paused VM migrates")
         if destination == source:
             raise E.InvalidArgument(f"VM {vm.name} is already on {source}")
         decision = c._decide(vm.memory, vm.grp, vm.backend, destination, "spread", avoid=source)
@@ -298,5 +301,17 @@ class Jobs:
             task = self.tasks.get(job.id)
             if task is not None:
                 await asyncio.shield(task)
+            if job.status != "completed" and await self._stopped_meanwhile(vm):
+                log.info("drain: VM stopped during its migration; nothing to move", vm=vm.name, job_id=job.id)
+                continue
             jobs.append(job)
         return jobs
+
+    async def _stopped_meanwhile(self, vm: VmRow) -> bool:
+        """Whether ``vm`` (whose migration failed) no longer runs on its node: powered off or removed."""
+        if self.c.vms.get(vm.id) is None:
+            return True
+        try:
+            return (await self.c.refresh_vm(vm)).state not in ("running", "paused")
+        except E.ControllerError:
+            return False

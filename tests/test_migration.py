@@ -15,7 +15,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from caravan import node_pb2, node_pb2_grpc
+from caravan import controller_pb2, controller_pb2_grpc, node_pb2, node_pb2_grpc, types_pb2
 from clusters import Cluster
 from node.guestconfig import patch
 from support import guest
@@ -163,13 +163,52 @@ def test_a_workload_that_never_converges_aborts_cleanly_or_converges_with_auto_c
     assert_running_on(cluster, "hot", "node-2")
 
 
+def test_a_vm_that_powered_off_since_the_last_heartbeat_is_refused_not_migrated(cluster: Cluster) -> None:
+    """The controller's view of a VM is as old as the node's last heartbeat
+    (up to a second). A guest that powered itself off since then must be
+    refused with FAILED_PRECONDITION, not started as a job that then fails."""
+    kernel = Path(guest("hello")).read_bytes()
+    nodes = {n["name"]: n["address"] for n in cluster.config["nodes"]}
+    with cluster.tls_channel(cluster.config["controller"]) as c, cluster.tls_channel(nodes["node-1"]) as n:
+        controller, node = controller_pb2_grpc.ControllerServiceStub(c), node_pb2_grpc.NodeServiceStub(n)
+        for attempt in range(20):
+            record = controller.CreateVm(controller_pb2.ControllerCreateVmRequest(
+                spec=types_pb2.VmSpec(name=f"short-{attempt}", memory_bytes=16 << 20, kernel=kernel),
+                node="node-1", start=True))
+            ref = node_pb2.VmRef(vm_id=record.vm.vm_id)
+            deadline = time.monotonic() + 10
+            while node.GetVm(ref).state != types_pb2.VM_STATE_STOPPED:
+                assert time.monotonic() < deadline, "hello did not power off"
+                time.sleep(0.01)
+            if controller.GetVm(controller_pb2.VmSelector(vm=record.vm.vm_id)).vm.state == types_pb2.VM_STATE_STOPPED:
+                continue  # a heartbeat came in between: no stale view to test this time
+            with pytest.raises(grpc.RpcError) as refused:
+                controller.Migrate(controller_pb2.MigrateRequest(vm=record.vm.vm_id, destination="node-2"))
+            assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert "is stopped" in refused.value.details()
+            jobs = controller.ListJobs(controller_pb2.ListJobsRequest(vm=record.vm.vm_id)).jobs
+            assert not jobs
+            return
+    pytest.fail("every heartbeat beat the test to it; the stale view never happened")
+
+
 def test_drain_empties_a_node(cluster: Cluster) -> None:
+    """Drain moves every running VM. One that powers itself off before or
+    during its own migration has nothing left to move: it is not a failure."""
     for i in range(3):
         cluster.run("vm", "create", "--image", guest("dirtier"), "--name", f"d{i}", "--memory", "32M",
                     "--node", "node-3", "--set", "iterations=0")
     cluster.run("vm", "create", "--image", guest("hello"), "--name", "done", "--node", "node-3")
-    drained = cluster.run("node", "drain", "node-3")
-    assert "3 of 3 VMs moved" in drained.stdout
+    # 'ends' is drained last. At 4 MB/s its 16 MiB working set, rewritten in
+    # every round, cannot fit a 500 ms pause: its job runs until the guest
+    # powers itself off (1500 iterations). The others' 1 MiB converge at once.
+    cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "ends", "--memory", "128M",
+                "--node", "node-3", *HOT[2:], "--set", "iterations=1500")
+    drained = cluster.run("node", "drain", "node-3", "--max-bandwidth", "4M", "--downtime-ms", "500")
+    assert "3 of 3 VMs moved" in drained.stdout, drained.stdout
+    ends = cluster.json("job", "list", "--vm", "ends")
+    assert [j["status"] for j in ends] == ["failed"], ends  # type: ignore[index]
+    assert "stopped running during the migration" in ends[0]["error"]  # type: ignore[index]
     nodes = {n["name"]: n for n in cluster.json("node", "list")}  # type: ignore[union-attr]
     assert nodes["node-3"]["cordoned"]
     for i in range(3):
