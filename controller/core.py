@@ -13,7 +13,6 @@ loads the store and reconciles as heartbeats come back in.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -408,7 +407,7 @@ class Controller:
             raise rpc_error(exc, f"cannot snapshot VM {row.name}") from None
 
     async def restore_vm(self, options: dict, path: str) -> VmRow:
-        """A new VM from the vmstate file at ``path`` (an upload the controller owns)."""
+        """A new VM from the vmstate file at ``path`` (an upload; the caller removes it)."""
         try:
             header = await asyncio.to_thread(vmsnap.inspect, path)
         except VmstateError as exc:
@@ -452,7 +451,6 @@ class Controller:
             raise rpc_error(exc, f"node {decision.node} refused the VM") from None
         finally:
             self.in_flight.discard(vm_id)
-            os.unlink(path)
         await self._record(row, report)
         return row
 

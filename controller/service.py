@@ -16,6 +16,7 @@ import structlog
 
 from caravan import controller_pb2, controller_pb2_grpc, node_pb2, types_pb2
 from node.rpc import Calls, receive_file
+from vmstate import durable
 
 from . import errors as E
 from .core import Controller
@@ -145,10 +146,10 @@ class ControllerServicer(controller_pb2_grpc.ControllerServiceServicer):
         try:
             row = await self.c.restore_vm(options, path)
         except E.ControllerError as exc:
-            if os.path.exists(path):
-                os.unlink(path)
             self.count("RestoreVm", status_for(exc))
             await context.abort(status_for(exc), str(exc))
+        finally:
+            await durable.discard(path)
         self.count("RestoreVm", grpc.StatusCode.OK)
         return self.vm_record(row)
 

@@ -26,7 +26,7 @@ from typing import AsyncIterator
 
 import structlog
 
-from vmstate import VmstateError
+from vmstate import VmstateError, durable
 from vmstate import snapshot as vmsnap
 
 from .admission import Admission, Capacity
@@ -475,7 +475,7 @@ class Hypervisor:
             vm.console = ConsoleBuffer(self.config.console_limit,
                                        int(restored.report.meta.get("console_start", 0)), restored.console)
         vm.attach(restored.machine)
-        os.unlink(saved)
+        await durable.discard(saved)
 
     def pause_vm(self, vm_id: str) -> Vm:
         vm = self.get(vm_id)
@@ -500,9 +500,7 @@ class Hypervisor:
         vm.release()
         self.admission.release(f"vm:{vm_id}")
         vm.phase = Phase.STOPPED
-        saved = self.store.path(vm_id, SAVED_STATE)
-        if os.path.exists(saved):
-            os.unlink(saved)
+        await durable.discard(self.store.path(vm_id, SAVED_STATE))
         await self._persist_desired(vm, "stopped")
         log.info("VM stopped", vm_id=vm_id)
         return vm
@@ -597,10 +595,7 @@ class Hypervisor:
         finally:
             self._creating.discard(vm_id)
             if consume:
-                try:
-                    os.unlink(path)
-                except FileNotFoundError:
-                    pass
+                await durable.discard(path)
         self.vms[vm_id] = vm
         if start and vm.phase is Phase.PAUSED:
             vm.phase = Phase.RUNNING
@@ -623,7 +618,7 @@ class Hypervisor:
                         break
                     yield chunk
         finally:
-            os.unlink(path)
+            await durable.discard(path)
 
     # -- console ----------------------------------------------------------------------------------
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import uuid
 from typing import Any, AsyncIterator, Callable, Mapping
 
 import grpc
 import structlog
+
+from vmstate import durable
 
 
 class Calls:
@@ -97,8 +98,8 @@ async def receive_file(chunks: AsyncIterator[Any], path: str) -> Any | None:
         finally:
             await asyncio.to_thread(f.close)
     except BaseException:
-        os.unlink(path)
+        await durable.discard(path)
         raise
     if first is None:
-        os.unlink(path)
+        await durable.discard(path)
     return first

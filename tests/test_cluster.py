@@ -85,6 +85,9 @@ def test_cluster_end_to_end(cluster: Cluster, tmp_path: Path) -> None:
     assert cluster.run("vmstate", "verify", str(snap)).returncode == 0
     restored = cluster.json("vm", "restore", str(snap), "--name", "busy-0-copy")
     assert restored["vm"]["state"] == "VM_STATE_RUNNING"  # type: ignore[index]
+    refused = cluster.run("vm", "restore", str(snap), "--name", "busy-0-copy", check=False)  # a taken name
+    assert refused.returncode != 0 and "busy-0-copy" in refused.stderr
+    assert not list((cluster.dir / "controller" / "incoming").iterdir())  # both uploads removed
 
     # SIGKILL the controller right after an acknowledged change: nothing is lost.
     cluster.run("vm", "create", "--image", guest("hello"), "--name", "last-word", "--no-start")

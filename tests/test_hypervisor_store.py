@@ -10,6 +10,7 @@ from typing import Any, AsyncIterator
 
 import pytest
 
+from node.guestconfig import patch
 from node.hypervisor import Hypervisor, NodeConfig, Spec
 from support import guest
 
@@ -148,5 +149,65 @@ async def test_records_after_the_header_in_the_same_message_find_the_vm_made(tmp
                 break
             await asyncio.sleep(0.05)
         assert not (tmp_path / "vms" / "one").exists()
+    finally:
+        await hv.shutdown()
+
+
+async def test_state_files_are_removed_off_the_loop_even_when_the_caller_is_cancelled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Removing a large state file can take ~0.2 s (ext4, 1 GiB): exports,
+    saved states and uploads go away in a thread, and a cancelled caller
+    (a client that hangs up) does not leave the file behind."""
+    from node.hypervisor import SAVED_STATE
+    from vmstate import durable
+
+    loop_thread = threading.get_ident()
+    removed: list[tuple[str, int]] = []
+    removing, release = threading.Event(), threading.Event()
+    remove_file = durable.remove_file
+
+    def recording_remove(path: str) -> bool:
+        removed.append((Path(path).name, threading.get_ident()))
+        if Path(path).name == "slow.vmstate":
+            removing.set()
+            release.wait(10)
+        return remove_file(path)
+    monkeypatch.setattr(durable, "remove_file", recording_remove)
+
+    # A caller cancelled while the removal runs: the file still goes.
+    slow = tmp_path / "slow.vmstate"
+    slow.write_bytes(b"x" * 4096)
+    discarding = asyncio.create_task(durable.discard(str(slow)))
+    await asyncio.to_thread(removing.wait, 10)
+    discarding.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await discarding
+    release.set()
+    for _ in range(100):
+        if not slow.exists():
+            break
+        await asyncio.sleep(0.01)
+    assert not slow.exists()
+
+    hv = Hypervisor(NodeConfig(name="n", data_dir=str(tmp_path / "node"), capacity_memory=1 << 30,
+                               capacity_vcpus=4))
+    await hv.start()
+    try:
+        kernel = patch(Path(guest("dirtier")).read_bytes(), "dirtier", {"iterations": 0})  # runs until stopped
+        await hv.create_vm("vm", Spec(name="vm", memory=32 << 20, kernel=kernel), start=True)
+        # An export read to the end, and one whose reader hangs up after the first chunk.
+        assert b"".join([chunk async for chunk in hv.export_vm("vm", compress=False)])
+        export = hv.export_vm("vm", compress=False)
+        assert await anext(export)
+        await export.aclose()
+        # A saved state that a stop makes stale.
+        saved = Path(hv.store.path("vm", SAVED_STATE))
+        saved.write_bytes(b"stale")
+        await hv.stop_vm("vm")
+        assert not saved.exists()
+        assert not list((tmp_path / "node" / "incoming").iterdir())  # both exports' files are gone
+        names = [name for name, _ in removed]
+        assert names[0] == "slow.vmstate" and names[-1] == SAVED_STATE and len(names) == 4
+        assert all(thread != loop_thread for _, thread in removed)
     finally:
         await hv.shutdown()
