@@ -436,7 +436,7 @@ class Hypervisor:
         vm = self.get(vm_id)
         check("start", vm.phase, vm_id)
         if vm.busy:
-            raise FailedPrecondition(f"VM {vm_id} is being saved or started; try again in a moment")
+            raise FailedPrecondition(f"VM {vm_id} is being saved, started or stopped; try again in a moment")
         vm.busy = True  # until it runs: a second start waits its turn
         admitted = False
         try:
@@ -496,12 +496,16 @@ class Hypervisor:
         vm = self.get(vm_id)
         check("stop", vm.phase, vm_id)
         if vm.busy:
-            raise FailedPrecondition(f"VM {vm_id} is being saved; try again in a moment")
+            raise FailedPrecondition(f"VM {vm_id} is being saved, started or stopped; try again in a moment")
         vm.release()
         self.admission.release(f"vm:{vm_id}")
         vm.phase = Phase.STOPPED
-        await durable.discard(self.store.path(vm_id, SAVED_STATE))
-        await self._persist_desired(vm, "stopped")
+        vm.busy = True  # until the saved state is gone: a start meanwhile would resume from it
+        try:
+            await durable.discard(self.store.path(vm_id, SAVED_STATE))
+            await self._persist_desired(vm, "stopped")
+        finally:
+            vm.busy = False
         log.info("VM stopped", vm_id=vm_id)
         return vm
 
@@ -509,7 +513,7 @@ class Hypervisor:
         vm = self.get(vm_id)
         check("destroy", vm.phase, vm_id)
         if vm.busy:
-            raise FailedPrecondition(f"VM {vm_id} is being saved; try again in a moment")
+            raise FailedPrecondition(f"VM {vm_id} is being saved, started or stopped; try again in a moment")
         vm.release()
         del self.vms[vm_id]
         self.admission.release(f"vm:{vm_id}")
@@ -593,9 +597,11 @@ class Hypervisor:
             await self._remove_files(vm_id)
             raise
         finally:
-            self._creating.discard(vm_id)
-            if consume:
-                await durable.discard(path)
+            try:
+                if consume:
+                    await durable.discard(path)
+            finally:  # no await between here and the VM being listed: the id stays taken
+                self._creating.discard(vm_id)
         self.vms[vm_id] = vm
         if start and vm.phase is Phase.PAUSED:
             vm.phase = Phase.RUNNING

@@ -158,6 +158,7 @@ async def test_state_files_are_removed_off_the_loop_even_when_the_caller_is_canc
     """Removing a large state file can take ~0.2 s (ext4, 1 GiB): exports,
     saved states and uploads go away in a thread, and a cancelled caller
     (a client that hangs up) does not leave the file behind."""
+    from node.errors import FailedPrecondition
     from node.hypervisor import SAVED_STATE
     from vmstate import durable
 
@@ -165,10 +166,11 @@ async def test_state_files_are_removed_off_the_loop_even_when_the_caller_is_canc
     removed: list[tuple[str, int]] = []
     removing, release = threading.Event(), threading.Event()
     remove_file = durable.remove_file
+    slow_names = {"slow.vmstate"}
 
     def recording_remove(path: str) -> bool:
         removed.append((Path(path).name, threading.get_ident()))
-        if Path(path).name == "slow.vmstate":
+        if Path(path).name in slow_names:
             removing.set()
             release.wait(10)
         return remove_file(path)
@@ -200,10 +202,19 @@ async def test_state_files_are_removed_off_the_loop_even_when_the_caller_is_canc
         export = hv.export_vm("vm", compress=False)
         assert await anext(export)
         await export.aclose()
-        # A saved state that a stop makes stale.
+        # A saved state that a stop makes stale: until it is gone, a start
+        # (which would resume from it) is refused.
         saved = Path(hv.store.path("vm", SAVED_STATE))
         saved.write_bytes(b"stale")
-        await hv.stop_vm("vm")
+        removing.clear()
+        release.clear()
+        slow_names.add(SAVED_STATE)
+        stopping = asyncio.create_task(hv.stop_vm("vm"))
+        await asyncio.to_thread(removing.wait, 10)
+        with pytest.raises(FailedPrecondition, match="try again"):
+            await hv.start_vm("vm")
+        release.set()
+        await stopping
         assert not saved.exists()
         assert not list((tmp_path / "node" / "incoming").iterdir())  # both exports' files are gone
         names = [name for name, _ in removed]

@@ -209,7 +209,7 @@ class Migrations:
         if req.job_id in self.outgoing or not req.job_id:
             raise E.AlreadyExists(f"migration job {req.job_id!r} is already running here")
         if vm.busy or vm.machine is None:
-            raise E.FailedPrecondition(f"VM {req.vm_id} is being saved; try again in a moment")
+            raise E.FailedPrecondition(f"VM {req.vm_id} is being saved, started or stopped; try again in a moment")
         params = params_from_proto(req.params)
         machine = vm.machine
         sm = SourceMachine(params, machine.ram.npages, self.page_seconds, self.handover_seconds)
