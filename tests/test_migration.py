@@ -195,16 +195,20 @@ def test_a_vm_that_powered_off_since_the_last_heartbeat_is_refused_not_migrated(
 def test_drain_empties_a_node(cluster: Cluster) -> None:
     """Drain moves every running VM. One that powers itself off before or
     during its own migration has nothing left to move: it is not a failure."""
+    # 'ends' is drained first (the oldest). Once past filling its 16 MiB
+    # working set it rewrites all of it in every round; at 1 MiB/s that needs
+    # a pause of ~16 s, over the 2 s allowed, so its job runs until the guest
+    # powers itself off (2000 iterations). Its last, read-only pass over the
+    # set is far shorter than a round, so it cannot converge on that either.
+    # The others (1 MiB sets, fit in a 1 s pause) take little of the CPU.
+    cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "ends", "--memory", "128M",
+                "--node", "node-3", *HOT[2:], "--set", "iterations=2000")
+    cluster.wait(lambda: "dirtier iter=" in cluster.run("vm", "console", "ends").stdout, what="ends fills its set")
     for i in range(3):
         cluster.run("vm", "create", "--image", guest("dirtier"), "--name", f"d{i}", "--memory", "32M",
-                    "--node", "node-3", "--set", "iterations=0")
+                    "--node", "node-3", "--set", "iterations=0", "--shares", "128")
     cluster.run("vm", "create", "--image", guest("hello"), "--name", "done", "--node", "node-3")
-    # 'ends' is drained last. At 4 MB/s its 16 MiB working set, rewritten in
-    # every round, cannot fit a 500 ms pause: its job runs until the guest
-    # powers itself off (1500 iterations). The others' 1 MiB converge at once.
-    cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "ends", "--memory", "128M",
-                "--node", "node-3", *HOT[2:], "--set", "iterations=1500")
-    drained = cluster.run("node", "drain", "node-3", "--max-bandwidth", "4M", "--downtime-ms", "500")
+    drained = cluster.run("node", "drain", "node-3", "--max-bandwidth", "1M", "--downtime-ms", "2000")
     assert "3 of 3 VMs moved" in drained.stdout, drained.stdout
     ends = cluster.json("job", "list", "--vm", "ends")
     assert [j["status"] for j in ends] == ["failed"], ends  # type: ignore[index]
