@@ -449,8 +449,7 @@ class Hypervisor:
         self._check_open()
         vm = self.get(vm_id)
         check("start", vm.phase, vm_id)
-        if vm.busy:
-            raise FailedPrecondition(f"VM {vm_id} is being saved, started or stopped; try again in a moment")
+        vm.check_not_busy()
         vm.busy = True  # until it runs: a second start waits its turn
         admitted = False
         try:
@@ -509,8 +508,7 @@ class Hypervisor:
     async def stop_vm(self, vm_id: str) -> Vm:
         vm = self.get(vm_id)
         check("stop", vm.phase, vm_id)
-        if vm.busy:
-            raise FailedPrecondition(f"VM {vm_id} is being saved, started or stopped; try again in a moment")
+        vm.check_not_busy()
         vm.release()
         self.admission.release(f"vm:{vm_id}")
         vm.phase = Phase.STOPPED
@@ -526,8 +524,7 @@ class Hypervisor:
     async def destroy_vm(self, vm_id: str) -> None:
         vm = self.get(vm_id)
         check("destroy", vm.phase, vm_id)
-        if vm.busy:
-            raise FailedPrecondition(f"VM {vm_id} is being saved, started or stopped; try again in a moment")
+        vm.check_not_busy()
         vm.release()
         del self.vms[vm_id]
         self.admission.release(f"vm:{vm_id}")

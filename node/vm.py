@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from .console import ConsoleBuffer
+from .errors import FailedPrecondition
 from .machine.machine import Machine, MachineConfig, StopReason
 from .machine.system import GuestHung
 from .phases import Phase
@@ -43,7 +44,7 @@ class Vm:
     final_instructions: int = 0
     state_digest: str = ""         # of the final state, once the guest powered off
     idle: bool = False
-    busy: bool = False             # a save/export is reading the machine in a thread
+    busy: bool = False             # a save, start or stop is under way (check_not_busy)
     migration_paused: bool = False # stop-and-copy: the last instruction here has run
     frozen: bool = False           # migrating out while paused by its user: it stays paused
     throttle: float = 0.0          # auto-converge: share of time the VM is held back
@@ -115,6 +116,12 @@ class Vm:
         mips = self.stats.mips or MIPS_GUESS
         budget = int(mips * 1e6 * target_seconds * self.definition.shares / 1024)
         return max(1_000, min(budget, 2_000_000))
+
+    def check_not_busy(self) -> None:
+        """Refuse an action while a save (reading the machine in a thread), a
+        start or a stop of this VM is under way."""
+        if self.busy:
+            raise FailedPrecondition(f"VM {self.vm_id} is being saved, started or stopped; try again in a moment")
 
     def feed_input(self) -> None:
         if self.pending_input and self.machine is not None and not self.busy:

@@ -208,8 +208,9 @@ class Migrations:
         check("migrate-out", vm.phase, req.vm_id)
         if req.job_id in self.outgoing or not req.job_id:
             raise E.AlreadyExists(f"migration job {req.job_id!r} is already running here")
-        if vm.busy or vm.machine is None:
-            raise E.FailedPrecondition(f"VM {req.vm_id} is being saved, started or stopped; try again in a moment")
+        vm.check_not_busy()
+        if vm.machine is None:
+            raise E.FailedPrecondition(f"VM {req.vm_id} has no machine to migrate (it is {vm.phase.value})")
         params = params_from_proto(req.params)
         machine = vm.machine
         sm = SourceMachine(params, machine.ram.npages, self.page_seconds, self.handover_seconds)
