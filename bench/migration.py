@@ -41,7 +41,6 @@ Writes JSON (--json) and a PNG of pages sent per round (--plot; needs matplotlib
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
@@ -55,8 +54,6 @@ from typing import Callable
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-
-import grpc  # noqa: E402
 
 from caravan import controller_pb2, node_pb2, types_pb2  # noqa: E402
 from controller.client import Client  # noqa: E402

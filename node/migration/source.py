@@ -15,9 +15,9 @@ measured cost of one scattered page (``page_seconds``), plus the measured
 cost of the rest of the downtime (``handover_seconds``); stop iterating once
 it is under the downtime limit; otherwise, when rounds stop shrinking and
 auto-converge is on, throttle the guest harder; past ``max_rounds`` or the
-timeout, do what
-``on_timeout`` says (``abort`` or ``force`` stop-and-copy). An event that is
-illegal in the current phase raises :class:`IllegalTransition` naming both.
+timeout, do what ``on_timeout`` says (``abort`` or ``force`` stop-and-copy).
+An event that is illegal in the current phase raises
+:class:`IllegalTransition` naming both.
 """
 
 from __future__ import annotations
