@@ -10,8 +10,8 @@ on without the hint):
   (``/proc/self/pagemap``): memory that was never touched is zero, so it is
   neither read (each first read would fault) nor sent, and needs no space on
   the destination;
-* :func:`keep_freed_memory` — keep the daemon's own freed heap mapped, so
-  buffers are reused rather than faulted in again;
+* :func:`keep_freed_memory` — keep the daemon's own freed heap mapped, and
+  share it among threads, so buffers are reused rather than faulted in again;
 * :func:`populate` — commit a range before bulk writes land in it
   (``madvise(MADV_POPULATE_WRITE)``, Linux 5.14+). One call replaces a page
   fault per page, and the destination learns it is out of memory while the
@@ -92,16 +92,26 @@ def blocks_touched(touched: bytes, granule: int) -> bytes:
 
 M_TRIM_THRESHOLD = -1  # glibc mallopt parameters
 M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
 
 
-def keep_freed_memory(trim_threshold: int = 128 << 20, mmap_threshold: int = 32 << 20) -> bool:
+def keep_freed_memory(trim_threshold: int = 128 << 20, mmap_threshold: int = 32 << 20, arenas: int = 1) -> bool:
     """Ask glibc's malloc to keep freed memory mapped (up to ``trim_threshold``
-    bytes at the top of the heap) and to serve blocks below ``mmap_threshold``
-    from the heap. By default it hands freed memory back to the kernel at once
-    and maps big blocks afresh, so a daemon that copies page data in and out of
-    ``bytes`` objects takes a page fault per 4 KiB of every new buffer — here
-    that made copying scattered guest pages ~6x slower (2.8 µs instead of
-    0.4 µs per page). False where this is not glibc."""
+    bytes at the top of the heap), to serve blocks below ``mmap_threshold``
+    from the heap, and to share ``arenas`` heaps among all threads. By default
+    it hands freed memory back to the kernel at once and maps big blocks
+    afresh, so a daemon that copies page data in and out of ``bytes`` objects
+    takes a page fault per 4 KiB of every new buffer — here that made copying
+    scattered guest pages ~6x slower (2.8 µs instead of 0.4 µs per page).
+
+    By default each new thread also gets a heap of its own (up to 8 per core),
+    which starts cold: gRPC's event-engine threads, which receive a migration
+    stream, each faulted their heap in afresh, so a node's first incoming
+    migrations spent a fifth of their time zeroing pages and moved round 0 at
+    half the speed of later ones (bench/migration.py's first repeats; ``perf``:
+    ``clear_page_erms`` under the event-engine threads). One shared heap is
+    warm for every thread; these threads allocate few, large blocks, so its
+    lock is not contended. False where this is not glibc."""
     if _libc is None:
         return False
     try:
@@ -111,7 +121,8 @@ def keep_freed_memory(trim_threshold: int = 128 << 20, mmap_threshold: int = 32 
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     trimmed = mallopt(M_TRIM_THRESHOLD, trim_threshold)
     mapped = mallopt(M_MMAP_THRESHOLD, mmap_threshold)
-    return bool(trimmed and mapped)
+    shared = mallopt(M_ARENA_MAX, arenas)
+    return bool(trimmed and mapped and shared)
 
 
 def populate(buf: object, offset: int, length: int) -> bool:
