@@ -11,10 +11,11 @@
 * Raw gRPC: one client-streaming call of 1 MiB messages (the size the
   migration stream uses) between two processes over the same mutual TLS:
   1 GiB at the start (the steady-state ceiling round 0 is compared with),
-  1 GiB again right after each workload ("raw 1G now": this machine's speed
-  drifts by ±20% within minutes, so each ratio also has a baseline measured
-  next to it), and as many bytes as its round 0 moved ("raw same size": a
-  short stream spends a larger share of its time starting up).
+  1 GiB twice right before and twice right after each workload ("raw 1G
+  now": this machine's speed drifts by ±20% within minutes, so each ratio
+  also has a baseline measured around it), and as many bytes as its round 0
+  moved ("raw same size": a short stream spends a larger share of its time
+  starting up).
 * QEMU: two ``qemu-system-riscv64`` processes running the same dirtier image
   with the same memory size, migrated over loopback TCP through QMP
   (``migrate-set-parameters downtime-limit``, ``migrate``, ``query-migrate``),
@@ -393,6 +394,10 @@ def main() -> int:
         with Client(config, timeout=600) as client:
             for memory in sizes:
                 for rate in rates:
+                    # The machine's speed drifts (±20% within minutes here): the 1 GiB stream
+                    # right before and right after this workload ("raw 1G now"), so the ratio
+                    # compares like with like.
+                    before = [raw_grpc_throughput(certs) for _ in range(2)]
                     runs = caravan_runs(client, memory, rate, args.repeats, args.downtime_ms, args.warmup)
                     summary = summarize(runs)
                     kept = keep_outlier_logs(runs, os.path.join(tmp, "cluster", "logs"),
@@ -404,9 +409,10 @@ def main() -> int:
                              "round0_mib_s": statistics.median(r0) if r0 else None,
                              "round0_vs_raw": (statistics.median(r0) * MIB / raw) if r0 else None}
                     if r0:
-                        # The machine's speed drifts (±20% within minutes here): the 1 GiB stream
-                        # again, right after this workload, so the ratio compares like with like.
-                        now = [raw_grpc_throughput(certs) for _ in range(3)]
+                        after = [raw_grpc_throughput(certs) for _ in range(2)]
+                        now = before + after
+                        entry["raw_now_runs_mib_s"] = {"before": [r / MIB for r in before],
+                                                       "after": [r / MIB for r in after]}
                         entry["raw_now_mib_s"] = statistics.median(now) / MIB
                         entry["round0_vs_raw_now"] = statistics.median(r0) * MIB / statistics.median(now)
                         # The same stream carrying only as much as round 0 did: a short stream
