@@ -7,7 +7,10 @@
 * Caravan: a two-node cluster (mutual TLS) on this machine; for each memory
   size and dirty rate a ``dirtier`` VM (working set: half its memory) is
   migrated back and forth ``--repeats`` times. Reports setup, total and
-  downtime (p50, p99), rounds, bytes, and round-0 throughput.
+  downtime (p50, p99), rounds, bytes, and round-0 throughput. Then the same
+  VM is paused and migrated ``--paused-repeats`` times: its round 0 without
+  the guest, which on a machine of few cores takes CPU time from the stream
+  (reported beside, not in the live figures).
 * Raw gRPC: one client-streaming call of 1 MiB messages (the size the
   migration stream uses) between two processes over the same mutual TLS:
   1 GiB at the start (the steady-state ceiling round 0 is compared with),
@@ -115,8 +118,29 @@ def console_text(client: Client, name: str) -> str:
     return b"".join(c.data for c in chunks).decode(errors="replace")
 
 
+def migrate_once(client: Client, name: str, target: str, params: node_pb2.MigrationParams) -> dict:
+    """Migrate ``name`` to ``target`` and wait for the job's end: its figures."""
+    job = client.controller.Migrate(controller_pb2.MigrateRequest(vm=name, destination=target, params=params))
+    final = job
+    for final in client.controller.WatchJob(controller_pb2.JobRef(job_id=job.job_id)):
+        if final.status in ("completed", "failed", "cancelled"):
+            break
+    s = final.stats
+    r0 = s.rounds[0] if s.rounds else None
+    return {
+        "status": final.status, "setup_ms": s.setup_ms, "total_ms": s.total_ms, "downtime_ms": s.downtime_ms,
+        "rounds": len(s.rounds), "bytes": s.transferred_bytes,
+        "round0_mib_s": r0.bandwidth / MIB if r0 else 0.0, "round0_mib": r0.bytes / MIB if r0 else 0.0,
+        "pages_per_round": [r.pages + r.zero_pages for r in s.rounds],
+        "expected_downtime_ms": s.expected_downtime_ms,
+    }
+
+
 def caravan_runs(client: Client, memory: int, rate: str, repeats: int, downtime_ms: float,
-                 warmup: float) -> list[dict]:
+                 warmup: float, paused_repeats: int = 0) -> tuple[list[dict], list[dict]]:
+    """``repeats`` live migrations of a running dirtier, back and forth; then
+    ``paused_repeats`` more of the same VM paused (its round 0 without the
+    guest taking CPU time from the stream: what the stream alone reaches)."""
     name = f"dirtier-{format_size(memory)}-{rate}"
     spec = types_pb2.VmSpec(name=name, memory_bytes=memory, kernel=dirtier_image(memory, rate),
                             image_name="dirtier.elf")
@@ -124,27 +148,19 @@ def caravan_runs(client: Client, memory: int, rate: str, repeats: int, downtime_
     wait_filled(lambda: console_text(client, name), name)
     time.sleep(warmup)
     params = node_pb2.MigrationParams(downtime_ms=int(downtime_ms), timeout_seconds=int(MIGRATION_TIMEOUT), on_timeout="force")
-    runs = []
-    for i in range(repeats):
+    runs, paused = [], []
+    for i in range(repeats + paused_repeats):
+        if i == repeats:  # pause it where it is now (the controller has no pause: the node's own call)
+            vm = client.controller.GetVm(controller_pb2.VmSelector(vm=name)).vm
+            address = {n.name: n.address for n in
+                       client.controller.ListNodes(controller_pb2.ListNodesRequest()).nodes}[vm.node]
+            client.node(address).PauseVm(node_pb2.VmRef(vm_id=vm.vm_id))
         target = "node-2" if i % 2 == 0 else "node-1"
-        job = client.controller.Migrate(controller_pb2.MigrateRequest(vm=name, destination=target, params=params))
-        final = job
-        for final in client.controller.WatchJob(controller_pb2.JobRef(job_id=job.job_id)):
-            if final.status in ("completed", "failed", "cancelled"):
-                break
-        s = final.stats
-        r0 = s.rounds[0] if s.rounds else None
-        runs.append({
-            "status": final.status, "setup_ms": s.setup_ms, "total_ms": s.total_ms, "downtime_ms": s.downtime_ms,
-            "rounds": len(s.rounds), "bytes": s.transferred_bytes,
-            "round0_mib_s": r0.bandwidth / MIB if r0 else 0.0, "round0_mib": r0.bytes / MIB if r0 else 0.0,
-            "pages_per_round": [r.pages + r.zero_pages for r in s.rounds],
-            "expected_downtime_ms": s.expected_downtime_ms,
-        })
+        (runs if i < repeats else paused).append(migrate_once(client, name, target, params))
         time.sleep(0.5)
     client.controller.StopVm(controller_pb2.VmSelector(vm=name))
     client.controller.DeleteVm(controller_pb2.VmSelector(vm=name))
-    return runs
+    return runs, paused
 
 
 # -- QEMU -------------------------------------------------------------------------------------
@@ -361,6 +377,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--downtime-ms", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds the guest runs before migrating")
+    parser.add_argument("--paused-repeats", type=int, default=2,
+                        help="migrations of each workload's VM paused, after the live ones: round 0 "
+                             "without the guest competing for the CPU (0 to skip)")
     parser.add_argument("--no-qemu", action="store_true")
     parser.add_argument("--qemu-paced", default="shift=7,align=on", metavar="ICOUNT",
                         help="also run QEMU with -icount ICOUNT, pacing its guest near Caravan's speed "
@@ -398,7 +417,8 @@ def main() -> int:
                     # right before and right after this workload ("raw 1G now"), so the ratio
                     # compares like with like.
                     before = [raw_grpc_throughput(certs) for _ in range(2)]
-                    runs = caravan_runs(client, memory, rate, args.repeats, args.downtime_ms, args.warmup)
+                    runs, paused = caravan_runs(client, memory, rate, args.repeats, args.downtime_ms,
+                                                args.warmup, args.paused_repeats)
                     summary = summarize(runs)
                     kept = keep_outlier_logs(runs, os.path.join(tmp, "cluster", "logs"),
                                              f"{format_size(memory)}-{rate}")
@@ -421,6 +441,11 @@ def main() -> int:
                         short = [raw_grpc_throughput(certs, size) for _ in range(3)]
                         entry["raw_same_size_mib_s"] = statistics.median(short) / MIB
                         entry["round0_vs_raw_same_size"] = statistics.median(r0) * MIB / statistics.median(short)
+                    entry["caravan_paused_runs"] = paused
+                    p0 = [r["round0_mib_s"] for r in paused if r["status"] == "completed" and r["round0_mib"] >= 8]
+                    if p0 and "raw_now_mib_s" in entry:
+                        entry["round0_paused_mib_s"] = statistics.median(p0)
+                        entry["round0_paused_vs_raw_now"] = statistics.median(p0) / entry["raw_now_mib_s"]
                     if not args.no_qemu:
                         qruns = qemu_runs(memory, rate, args.repeats, args.downtime_ms, args.warmup, tmp)
                         entry["qemu"] = summarize(qruns)
@@ -449,6 +474,10 @@ def main() -> int:
                               f"{s['downtime_ms']['p50']:>10.1f}ms {s['downtime_ms']['p99']:>6.1f}ms "
                               f"{s['total_ms']['p50']:>8.0f}ms {s['rounds']['p50']:>6.0f} "
                               f"{s['bytes']['p50'] / MIB:>9.1f} {r0s:>13} {now:>11} {same:>14}", flush=True)
+                        if who == "caravan" and "round0_paused_mib_s" in entry:
+                            print(f"{'':>7} {'':<6} {'':<10} (round 0 of the same VM paused: "
+                                  f"{entry['round0_paused_mib_s']:.0f} MiB/s, {entry['round0_paused_vs_raw_now']:.0%} "
+                                  f"of raw 1G now: the stream without the guest's CPU time)", flush=True)
                         if "reported_downtime_ms" in s:
                             print(f"{'':>7} {'':<6} {'':<10} (QEMU's own downtime figure, source side only: "
                                   f"p50 {s['reported_downtime_ms']['p50']:.1f} ms, "
