@@ -4,6 +4,7 @@ round, whichever path wrote it (fast path, slow path, atomics, host DMA)."""
 from __future__ import annotations
 
 import mmap
+import platform
 import subprocess
 import sys
 import textwrap
@@ -119,7 +120,7 @@ HEAP_REUSE = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="tunes glibc's malloc")
 def test_freed_buffers_are_reused_by_new_threads_without_page_faults() -> None:
     """node.daemon.tune_process: a daemon's threads share one warm heap. With a
     heap per thread (glibc's default) each new thread's 16 MiB took ~4300
