@@ -405,7 +405,7 @@ def main() -> int:
         certs = os.path.join(tmp, "cluster", "certs")
         raws = [raw_grpc_throughput(certs) for _ in range(5)]
         raw = statistics.median(raws)
-        print(f"raw gRPC stream (1 MiB messages, mutual TLS): {raw / MIB:.0f} MiB/s "
+        print(f"raw gRPC stream ({format_size(MESSAGE)} messages, mutual TLS): {raw / MIB:.0f} MiB/s "
               f"(median of {', '.join(f'{r / MIB:.0f}' for r in raws)})")
         print(f"{'memory':>7} {'rate':<6} {'who':<10} {'ok':>5} {'downtime p50':>12} {'p99':>8} "
               f"{'total p50':>10} {'rounds':>6} {'MiB sent':>9} {'round-0 MiB/s':>13} {'raw 1G now':>11} "

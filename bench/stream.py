@@ -4,8 +4,9 @@
     python bench/stream.py [--total 512M] [--repeats 3] [--json out.json]
 
 One MigrateIn stream between two processes set up as the node daemons are
-(same gRPC options, mutual TLS, process tuning, bytes-level messages of
-1 MiB), in four variants that add one end's page work at a time:
+(same gRPC options, mutual TLS, process tuning, bytes-level messages
+gathered as the migration gathers them: ``driver.Batch``, 1 MiB), in four
+variants that add one end's page work at a time:
 
 * ``raw``: the sender writes one message again and again, the receiver only
   counts bytes — gRPC and TLS alone (bench/migration.py's "raw" stream);
@@ -44,7 +45,7 @@ sys.path.insert(0, ROOT)
 import grpc  # noqa: E402
 
 from node.machine.memory import format_size, parse_size  # noqa: E402
-from node.migration.driver import BATCH_BYTES  # noqa: E402
+from node.migration.driver import BATCH_BYTES, Batch  # noqa: E402
 
 MIB = 1 << 20
 MESSAGE = BATCH_BYTES  # the migration stream's message size
@@ -150,34 +151,48 @@ def stream(certs: str, total: int = 1024 * MIB, sender: str = "same", receiver: 
     tune_process()  # as a node daemon is tuned (the malloc setting stays: harmless here)
     try:
         port = int(proc.stdout.readline())  # type: ignore[union-attr]
-        if sender == "same":  # a whole window as a page record, so an applying receiver can apply it
-            message = wire.frames_message(codec.frame_parts(codec.PAGES, {
-                "first": 0, "data_map": b"\xff" * 32, "zero_map": bytes(32), "data": os.urandom(WINDOW_BYTES)}))
+        if sender == "same":  # whole windows as page records (an applying receiver applies them), as many
+            batch = Batch()   # as the migration gathers into one message
+            while not batch.full:
+                batch.add(codec.PAGES, {"first": 0, "data_map": b"\xff" * 32, "zero_map": bytes(32),
+                                        "data": os.urandom(WINDOW_BYTES)})
+            message = wire.frames_message(batch.take())
 
-        async def client() -> float:
+        async def client() -> tuple[float, int]:
             creds = channel_credentials(TlsFiles.in_dir(certs, "node-2"))
             async with grpc.aio.secure_channel(f"127.0.0.1:{port}", creds, options=grpc_options()) as ch:
                 await ch.channel_ready()
                 call = wire.open_stream(ch)
                 start = time.perf_counter()
+                sent = 0
                 if sender == "same":
-                    for _ in range(total // MESSAGE):
+                    for _ in range(max(1, total // len(message))):
                         await call.write(message)
+                        sent += len(message)
                 else:
                     ram = memory.u8  # type: ignore[attr-defined]
                     digest = MemoryDigest(ram)
                     encoder = PageEncoder(ram, canonical=False, on_pages=digest.update)
+                    batch = Batch()
                     for payload in encoder.all_pages():
-                        await call.write(wire.frames_message(codec.frame_parts(codec.PAGES, payload)))
+                        batch.add(codec.PAGES, payload)
+                        if batch.full:
+                            chunk = wire.frames_message(batch.take())
+                            await call.write(chunk)
+                            sent += len(chunk)
+                    if batch.size:
+                        chunk = wire.frames_message(batch.take())
+                        await call.write(chunk)
+                        sent += len(chunk)
                 await call.done_writing()
                 async for _ in call:
                     pass
-                return time.perf_counter() - start
+                return time.perf_counter() - start, sent
 
         receiver_before, sender_before = _process_cpu(proc.pid), time.process_time()
-        seconds = asyncio.run(client())
+        seconds, sent = asyncio.run(client())
         receiver_cpu, sender_cpu = _process_cpu(proc.pid) - receiver_before, time.process_time() - sender_before
-        mib = total / MIB
+        mib = sent / MIB
         return StreamRun(mib / seconds, sender_cpu / mib * 1000, receiver_cpu / mib * 1000)
     finally:
         sys.setswitchinterval(previous)
@@ -204,7 +219,7 @@ def main() -> int:
         for _ in range(args.repeats):
             for name, (sender, receiver) in VARIANTS.items():
                 runs[name].append(stream(certs, total, sender, receiver, memory))
-    print(f"one stream of {format_size(total)} in 1 MiB messages, mutual TLS; medians of {args.repeats} runs")
+    print(f"one stream of {format_size(total)} in {format_size(MESSAGE)} messages, mutual TLS; medians of {args.repeats} runs")
     print(f"{'variant':<12} {'MiB/s':>7} {'vs raw':>7} {'sender ms/MiB':>14} {'receiver ms/MiB':>16} {'cores':>6}")
     summary = {}
     raw = statistics.median(r.mib_s for r in runs["raw"])
