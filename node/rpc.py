@@ -86,10 +86,11 @@ async def receive_file(chunks: AsyncIterator[Any], path: str) -> Any | None:
     """Write the ``data`` of every message of a client stream (a state file
     being uploaded) to ``path``, off the event loop, and return the first
     message, which names what the file is for. An empty stream returns None
-    and a broken one raises; either way the file is removed."""
+    and a broken or cancelled one raises; either way the file is removed."""
     first = None
-    f = await asyncio.to_thread(open, path, "wb")
+    opening = asyncio.ensure_future(asyncio.to_thread(open, path, "wb"))
     try:
+        f = await asyncio.shield(opening)
         try:
             async for chunk in chunks:
                 if first is None:
@@ -98,8 +99,24 @@ async def receive_file(chunks: AsyncIterator[Any], path: str) -> Any | None:
         finally:
             await asyncio.to_thread(f.close)
     except BaseException:
-        await durable.discard(path)
+        await _discard_upload(opening, path)
         raise
     if first is None:
         await durable.discard(path)
     return first
+
+
+async def _discard_upload(opening: asyncio.Future, path: str) -> None:
+    """Remove a failed upload's file. A client that gives up at once cancels
+    the call while the file is still being created in its thread: wait for
+    that, close the file, then remove it (removing first would leave the
+    file that the open creates a moment later). A second cancel does not
+    stop this."""
+    async def clean() -> None:
+        try:
+            f = await opening
+        except Exception:
+            return  # never created
+        await asyncio.to_thread(f.close)  # harmless if the caller closed it already
+        await asyncio.to_thread(durable.remove_file, path)
+    await asyncio.shield(clean())

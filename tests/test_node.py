@@ -4,10 +4,12 @@ restart with the same data directory, health and metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import struct
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 
 from caravan import node_pb2, types_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from node import rpc
 from node.guestconfig import patch
 from nodes import NodeProcess, file_bytes
 from support import ROOT, guest, run_caravan
@@ -402,6 +405,36 @@ def test_the_destination_acknowledges_each_round_once_it_has_applied_it(node: No
     assert last.kind == "error" and "test over" in last.error
     sent.put(None)
     assert "acked" not in [vm.vm_id for vm in node.stub.ListVms(node_pb2.ListVmsRequest()).vms]
+
+
+async def test_an_upload_cancelled_while_its_file_is_created_leaves_no_file(tmp_path: Path, monkeypatch) -> None:
+    """A client that gives up at once cancels the upload while the file is
+    still being opened in a thread: the file that open then creates is
+    removed too. It used to be left behind: the test below can race the same
+    way, and failed once in a suite run."""
+    opening, release, opened = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_open(*args, **kwargs):  # type: ignore[no-untyped-def]
+        opening.set()
+        release.wait(10)
+        try:
+            return open(*args, **kwargs)
+        finally:
+            opened.set()
+    monkeypatch.setattr(rpc, "open", slow_open, raising=False)
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        yield node_pb2.StateChunk(vm_id="x", start=True, data=b"\0" * 4096)
+    path = tmp_path / "upload"
+    upload = asyncio.create_task(rpc.receive_file(chunks(), str(path)))
+    await asyncio.to_thread(opening.wait, 10)
+    upload.cancel()
+    await asyncio.sleep(0.05)  # the cancel is delivered while the open still waits
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await upload
+    assert opened.wait(10)
+    assert not path.exists()
 
 
 def test_an_upload_that_sends_nothing_or_breaks_leaves_no_file(node: NodeProcess) -> None:
