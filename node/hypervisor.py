@@ -124,7 +124,7 @@ class Hypervisor:
             if d.migrating_in:
                 # The node stopped while this VM was migrating in: its memory was only
                 # in that process; the source keeps its copy until the hand-over completes.
-                await asyncio.to_thread(self.store.remove, d.vm_id)
+                await durable.in_thread(self.store.remove, d.vm_id)
                 log.warning("discarded a VM whose migration here did not complete", vm_id=d.vm_id,
                             job_id=d.migrating_in)
                 continue
@@ -279,7 +279,7 @@ class Hypervisor:
                 except OSError as exc:
                     log.error("could not record the stopped VM", vm_id=vm.vm_id, error=str(exc))
                 if digest and machine is not None:
-                    vm.state_digest = await asyncio.to_thread(vmsnap.state_digest, machine)
+                    vm.state_digest = await durable.in_thread(vmsnap.state_digest, machine)
             finally:
                 vm.busy = False
                 if vm.machine is machine:
@@ -349,12 +349,12 @@ class Hypervisor:
         node meanwhile is not written back."""
         async with self._store_lock(vm.vm_id):
             if self.vms.get(vm.vm_id) is vm:
-                await asyncio.to_thread(self.store.save, replace(vm.definition))
+                await durable.in_thread(self.store.save, replace(vm.definition))
 
     async def _remove_files(self, vm_id: str) -> None:
         """Delete a VM's directory (after the VM left ``self.vms``), off the loop."""
         async with self._store_lock(vm_id):
-            await asyncio.to_thread(self.store.remove, vm_id)
+            await durable.in_thread(self.store.remove, vm_id)
         if vm_id not in self.vms:
             self._store_locks.pop(vm_id, None)
 
@@ -420,7 +420,7 @@ class Hypervisor:
                 self._admit(vm_id, spec.memory, reservation_id)
                 admitted = True
             async with self._store_lock(vm_id):  # after the files of a VM destroyed under this id are gone
-                await asyncio.to_thread(write_files)
+                await durable.in_thread(write_files)
             vm = Vm(definition, self.store, ConsoleBuffer(self.config.console_limit))
             if start:
                 self._boot(vm)
@@ -481,7 +481,7 @@ class Hypervisor:
     async def _restore_saved(self, vm: Vm) -> None:
         saved = self.store.path(vm.vm_id, SAVED_STATE)
         disk = self.store.path(vm.vm_id, "disk.img") if vm.definition.disk else None
-        restored = await asyncio.to_thread(
+        restored = await durable.in_thread(
             vmsnap.load, saved, vmsnap.Limits(max_memory=self.config.capacity_memory),
             disk, vm.definition.backend)
         if restored.console is not None:
@@ -544,7 +544,7 @@ class Hypervisor:
                 "node": self.config.name, "console_start": start, "shares": vm.definition.shares}
         vm.busy = True
         try:
-            return await asyncio.to_thread(vmsnap.save, machine, path, meta, options)
+            return await durable.in_thread(vmsnap.save, machine, path, meta, options)
         finally:
             vm.busy = False
             self.wake()
@@ -586,10 +586,10 @@ class Hypervisor:
             desired="running" if start else "stopped")
         try:
             async with self._store_lock(vm_id):
-                await asyncio.to_thread(self.store.create, definition)
+                await durable.in_thread(self.store.create, definition)
             disk = self.store.path(vm_id, "disk.img") if has_disk else None
             try:
-                restored = await asyncio.to_thread(
+                restored = await durable.in_thread(
                     vmsnap.load, path, vmsnap.Limits(max_memory=self.config.capacity_memory),
                     disk, definition.backend)
             except (VmstateError, StateError) as exc:

@@ -222,3 +222,86 @@ async def test_state_files_are_removed_off_the_loop_even_when_the_caller_is_canc
         assert all(thread != loop_thread for _, thread in removed)
     finally:
         await hv.shutdown()
+
+
+async def test_a_create_cancelled_while_its_files_are_written_leaves_none(tmp_path: Path) -> None:
+    """A cancelled CreateVm (a client that gave up) cannot stop the thread
+    writing the VM's files: its clean-up waits for that thread. It used to
+    clean up first; the thread then created the directory, which stayed, and
+    the id could not be used again (FileExistsError)."""
+    hv = Hypervisor(NodeConfig(name="n", data_dir=str(tmp_path), capacity_memory=1 << 30, capacity_vcpus=4))
+    await hv.start()
+    try:
+        kernel = Path(guest("hello")).read_bytes()
+        writing, release = threading.Event(), threading.Event()
+        create = hv.store.create
+
+        def slow_create(definition: Any) -> None:  # a slow disk
+            writing.set()
+            release.wait(10)
+            create(definition)
+        hv.store.create = slow_create  # type: ignore[method-assign]
+        task = asyncio.create_task(hv.create_vm("gone", Spec(name="gone", memory=32 << 20, kernel=kernel)))
+        await asyncio.to_thread(writing.wait, 10)
+        task.cancel()
+        await asyncio.sleep(0.1)
+        assert not task.done()  # it waits for the thread ...
+        task.cancel()  # ... even when cancelled again
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        hv.store.create = create  # type: ignore[method-assign]
+        assert not (tmp_path / "vms" / "gone").exists() and "gone" not in hv.vms
+        vm = await hv.create_vm("gone", Spec(name="again", memory=32 << 20, kernel=kernel))  # the id is free
+        assert vm.definition.name == "again"
+    finally:
+        await hv.shutdown()
+
+
+async def test_a_snapshot_cancelled_while_it_is_written_keeps_the_guest_still_until_it_is_done(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The save reads the machine in a thread while the guest is held off the
+    scheduler. A cancelled SnapshotVm let the guest run again while the save
+    still read its memory and registers: a snapshot of no single instant."""
+    import sys
+
+    from node import hypervisor as hypervisor_module
+    from node.daemon import SWITCH_INTERVAL
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL)  # as a node daemon runs, with a guest running on the loop
+    hv = Hypervisor(NodeConfig(name="n", data_dir=str(tmp_path), capacity_memory=1 << 30, capacity_vcpus=4))
+    await hv.start()
+    try:
+        forever = patch(Path(guest("dirtier")).read_bytes(), "dirtier", {"iterations": 0})
+        vm = await hv.create_vm("busy", Spec(name="busy", memory=16 << 20, kernel=forever), start=True)
+        await asyncio.sleep(0.3)
+        saving, release, saved = threading.Event(), threading.Event(), threading.Event()
+        seen: list[int] = []
+        save = hypervisor_module.vmsnap.save
+
+        def slow_save(machine: Any, *args: Any) -> Any:
+            seen.append(machine.instructions)
+            saving.set()
+            release.wait(10)
+            seen.append(machine.instructions)  # the guest ran meanwhile if this moved
+            try:
+                return save(machine, *args)
+            finally:
+                saved.set()
+        monkeypatch.setattr(hypervisor_module.vmsnap, "save", slow_save)
+        task = asyncio.create_task(hv.snapshot_vm("busy", "", hypervisor_module.vmsnap.SaveOptions()))
+        await asyncio.to_thread(saving.wait, 10)
+        task.cancel()
+        await asyncio.sleep(0.3)  # long enough for many slices, had the guest been let go
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await asyncio.to_thread(saved.wait, 10)
+        assert seen[0] == seen[1], f"the guest ran {seen[1] - seen[0]} instructions during its own save"
+        before = vm.machine.instructions  # type: ignore[union-attr]
+        await asyncio.sleep(0.3)
+        assert vm.machine.instructions > before  # and runs again once the save is over  # type: ignore[union-attr]
+    finally:
+        await hv.shutdown()
+        sys.setswitchinterval(previous)

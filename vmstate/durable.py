@@ -9,6 +9,13 @@ contents or the new, never a mix, and a completed write survives.
 State files go away off the event loop too: freeing a large file's blocks
 is slow (ext4: ~180 ms for 1 GiB, measured), and a daemon's loop runs every
 VM of its node. :func:`discard` removes one in a thread.
+
+Work that a daemon runs in a thread on a VM's files or state goes through
+:func:`in_thread`: a thread cannot be interrupted, so a caller that is
+cancelled waits for it to finish before the cancel goes on. Otherwise what
+the caller does next — let go of a lock, remove what it was creating, let
+the guest run again — would overlap the work still running: a VM's files
+created after their clean-up, a snapshot read while the guest runs.
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ import asyncio
 import contextlib
 import os
 import tempfile
-from typing import IO, Iterator
+from typing import IO, Any, Callable, Iterator, TypeVar
+
+T = TypeVar("T")
 
 # Read once, at import: reading it means setting it, and these files are
 # written from threads, where a moment of umask 0 would reach other files.
@@ -59,8 +68,25 @@ def remove_file(path: str) -> bool:
     return True
 
 
+async def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in a thread, off the event loop. If the caller is
+    cancelled meanwhile, it still waits for ``fn`` to finish (further cancels
+    included), then the cancel is raised (module docstring)."""
+    work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        while not work.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({work})
+        if not work.cancelled():
+            work.exception()  # retrieved: the cancel is what the caller gets
+        raise
+
+
 async def discard(path: str) -> bool:
     """Remove ``path`` (if it is there) in a thread, without blocking the event
-    loop. A cancelled caller does not stop the removal: this runs in clean-up
-    paths (``finally``, ``except BaseException``) that cancellation reaches."""
-    return await asyncio.shield(asyncio.to_thread(remove_file, path))
+    loop. A cancelled caller does not stop the removal (:func:`in_thread`):
+    this runs in clean-up paths (``finally``, ``except BaseException``) that
+    cancellation reaches."""
+    return await in_thread(remove_file, path)

@@ -37,7 +37,7 @@ import zstandard
 from google.protobuf.message import DecodeError
 
 from caravan import node_pb2
-from vmstate import VmstateError, codec
+from vmstate import VmstateError, codec, durable
 from vmstate.pages import PAGE_SHIFT, PAGE_SIZE, WINDOW, PageDecoder, PageEncoder
 
 from .. import errors as E
@@ -712,10 +712,10 @@ class Incoming:
 
         async with hv._store_lock(vm_id):  # after any earlier files of this id are gone
             try:
-                machine = await asyncio.to_thread(make)
+                machine = await durable.in_thread(make)
             except BaseException as exc:
                 if created:
-                    await asyncio.to_thread(hv.store.remove, vm_id)
+                    await durable.in_thread(hv.store.remove, vm_id)
                 if isinstance(exc, MemoryError):
                     raise E.ResourceExhausted(f"cannot take the VM: {exc}") from None
                 if isinstance(exc, OSError):
@@ -723,7 +723,7 @@ class Incoming:
                 raise
             if self.machine_sm.phase is DestPhase.ABORTED:  # dropped while this ran
                 machine.close()
-                await asyncio.to_thread(hv.store.remove, vm_id)
+                await durable.in_thread(hv.store.remove, vm_id)
                 return
         self.machine = machine
         self.digest = MemoryDigest(machine.ram.u8)
