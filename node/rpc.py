@@ -95,9 +95,9 @@ async def receive_file(chunks: AsyncIterator[Any], path: str) -> Any | None:
             async for chunk in chunks:
                 if first is None:
                     first = chunk
-                await asyncio.to_thread(f.write, chunk.data)
+                await durable.in_thread(f.write, chunk.data)
         finally:
-            await asyncio.to_thread(f.close)
+            await durable.in_thread(f.close)
     except BaseException:
         await _discard_upload(opening, path)
         raise
