@@ -117,6 +117,6 @@ async def _discard_upload(opening: asyncio.Future, path: str) -> None:
             f = await opening
         except Exception:
             return  # never created
-        await asyncio.to_thread(f.close)  # harmless if the caller closed it already
-        await asyncio.to_thread(durable.remove_file, path)
+        await durable.in_thread(f.close)  # harmless if the caller closed it already
+        await durable.discard(path)
     await asyncio.shield(clean())
