@@ -174,16 +174,17 @@ def stream(certs: str, total: int = 1024 * MIB, sender: str = "same", receiver: 
                     digest = MemoryDigest(ram)
                     encoder = PageEncoder(ram, canonical=False, on_pages=digest.update)
                     batch = Batch()
+
+                    async def send() -> int:
+                        chunk = wire.frames_message(batch.take())
+                        await call.write(chunk)
+                        return len(chunk)
                     for payload in encoder.all_pages():
                         batch.add(codec.PAGES, payload)
                         if batch.full:
-                            chunk = wire.frames_message(batch.take())
-                            await call.write(chunk)
-                            sent += len(chunk)
+                            sent += await send()
                     if batch.size:
-                        chunk = wire.frames_message(batch.take())
-                        await call.write(chunk)
-                        sent += len(chunk)
+                        sent += await send()
                 await call.done_writing()
                 async for _ in call:
                     pass
