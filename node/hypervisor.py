@@ -1,14 +1,14 @@
 """The hypervisor (DESIGN.md §3): the VM table, the actions on it, admission,
 the scheduler and persistence.
 
-Everything runs on the node's one asyncio loop. The scheduler task gives each
-runnable VM a slice of guest instructions in turn — sized to about
-``slice_seconds`` of host time and scaled by the VM's CPU shares — and yields
-to the loop after every slice, so a gRPC call waits at most about one slice.
-A VM that is migrating out runs its turn in short slices (``MIGRATING_SLICE``):
-its stream's completions are then served within a fraction of a millisecond,
-so the guest cannot starve its own migration, yet it keeps its CPU share
-against other VMs and gets every moment the stream leaves
+Everything runs on the node's one asyncio loop. The scheduler task runs one
+slice of guest instructions at a time — sized to about ``slice_seconds`` of
+host CPU time — of the runnable VM that has run the fewest for its shares,
+and yields to the loop after every slice, so a gRPC call waits at most about
+one slice. A VM that is migrating out runs short slices (``MIGRATING_SLICE``),
+and so runs more often: its stream's completions are served within a fraction
+of a millisecond, so the guest cannot starve its own migration, yet it keeps
+its CPU share against other VMs and gets every moment the stream leaves
 (bench/migration.py: round 0 of a 1 GiB dirtier ~390 -> ~600 MiB/s).
 A VM in WFI with nothing armed is idle and costs nothing until input arrives.
 Saving state (snapshots, shutdown) runs in a worker thread while the VM is
@@ -49,6 +49,7 @@ DEFAULT_SHARES = 1024
 RESERVATION_TTL = 60.0
 SAVED_STATE = "saved.vmstate"
 MIGRATING_SLICE = 0.00025  # seconds: the slice of a VM that is migrating out (module docstring)
+LAG = 4  # slices: how far behind the others a VM back from waiting may start (Hypervisor._pick)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class Hypervisor:
         self._closing = False
         self._busy_wall = 0.0
         self._load = 0.0
+        self._min_vruntime = 0.0  # never decreases (see _pick)
         from .migration.driver import Migrations
 
         self.migrations = Migrations(self, tls)
@@ -201,24 +203,30 @@ class Hypervisor:
                 else:
                     await self._wake.wait()
                 continue
-            for vm in runnable:
-                if not vm.runnable:
-                    continue
-                if vm.phase is Phase.MIGRATING and target > MIGRATING_SLICE:
-                    await self._run_migrating(vm, target)
-                else:
-                    self._run_slice(vm, target)
-                    await self._yield()
-
-    async def _run_migrating(self, vm: Vm, target: float) -> None:
-        """A migrating VM's turn: its whole share, in short slices with the
-        loop served between them (module docstring). One short slice a turn
-        would cut its CPU to a quarter of its peers' while they run."""
-        for _ in range(round(target / MIGRATING_SLICE)):
-            self._run_slice(vm, MIGRATING_SLICE)
+            vm = self._pick(runnable, target)
+            # A VM migrating out runs short slices (module docstring); picked by
+            # what it ran like the others, it runs that much more often.
+            short = vm.phase is Phase.MIGRATING and target > MIGRATING_SLICE
+            self._run_slice(vm, vm.slice_budget(MIGRATING_SLICE if short else target))
             await self._yield()
-            if not (vm.runnable and vm.phase is Phase.MIGRATING) or vm.sleep_until > time.monotonic():
-                return  # it stopped, moved, paused for the copy, or is throttled (auto-converge)
+
+    def _pick(self, runnable: list[Vm], target: float) -> Vm:
+        """The runnable VM that has run the fewest instructions for its shares
+        (its virtual runtime, as in Linux's CFS, counted in instructions).
+        Shares decide how often a VM runs, not for how long, so every slice
+        stays about ``slice_seconds`` and the loop is served as often
+        whatever the shares; and what a slice really ran is what counts,
+        however long it took: the host preempting the node, or a guest's
+        first slices decoding its code, do not move the shares. A VM back
+        from waiting (new, idle, paused, throttled) starts at most ``LAG``
+        slices behind the others: it does not get back the time it did not
+        use."""
+        self._min_vruntime = max(self._min_vruntime, min(vm.vruntime for vm in runnable))
+        least = self._min_vruntime - LAG * max(vm.slice_budget(target) for vm in runnable)
+        for vm in runnable:
+            if vm.vruntime < least:
+                vm.vruntime = least
+        return min(runnable, key=lambda vm: vm.vruntime)
 
     async def _yield(self) -> None:
         """Let everything else that is ready run before the next slice.
@@ -237,24 +245,24 @@ class Hypervisor:
             await asyncio.sleep(0)
             rounds += 1
 
-    def _run_slice(self, vm: Vm, target: float) -> None:
+    def _run_slice(self, vm: Vm, budget: int) -> None:
         if vm.first_slice is not None:  # a migrated-in VM's first instruction here
             if not vm.first_slice.done():
                 vm.first_slice.set_result(time.time())
             vm.first_slice = None
         vm.feed_input()
-        budget = vm.slice_budget(target)
         start = time.perf_counter()
         before = vm.machine.instructions if vm.machine else 0
         reason = vm.run_slice(budget)
         elapsed = time.perf_counter() - start
+        ran = vm.machine.instructions - before if vm.machine else 0
+        vm.vruntime += ran * 1024 / vm.definition.shares
         self._busy_wall += elapsed
         if vm.throttle > 0:  # auto-converge: hold the VM back for its throttle share
             vm.sleep_until = time.monotonic() + elapsed * vm.throttle / (1.0 - vm.throttle)
         if self.metrics is not None:
             self.metrics.slice_seconds.observe(elapsed)
-            if vm.machine is not None:
-                self.metrics.instructions.labels(vm_id=vm.vm_id).inc(vm.machine.instructions - before)
+            self.metrics.instructions.labels(vm_id=vm.vm_id).inc(ran)
         if reason is None:
             log.error("VM crashed", vm_id=vm.vm_id, reason=vm.crash_reason,
                       instructions=vm.crash_instructions)

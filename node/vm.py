@@ -20,13 +20,19 @@ from .store import Store, VmDefinition
 
 MIPS_GUESS = 3.0
 EMA = 0.2
+MIN_BUDGET = 1_000  # instructions: the smallest slice (its per-slice cost stays small), and speed sample
+
+
+def _ema(average: float, sample: float) -> float:
+    return sample if not average else (1 - EMA) * average + EMA * sample
 
 
 @dataclass
 class VmStats:
     cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
-    mips: float = 0.0
+    mips: float = 0.0       # guest instructions per wall-clock second of its slices (shown to users)
+    cpu_mips: float = 0.0   # per second of host CPU time: what sizes its slices (Vm.slice_budget)
     slices: int = 0
     dirty_pages_per_second: float = 0.0
 
@@ -54,6 +60,7 @@ class Vm:
     first_slice: "asyncio.Future[float] | None" = None
     pending_input: bytearray = field(default_factory=bytearray)
     stats: VmStats = field(default_factory=VmStats)
+    vruntime: float = 0.0          # instructions run x 1024 / shares (the scheduler's order: Hypervisor._pick)
     _dirty_sampled_at: float = 0.0
 
     @property
@@ -112,10 +119,14 @@ class Vm:
     # -- running ------------------------------------------------------------------------
 
     def slice_budget(self, target_seconds: float) -> int:
-        """Instructions for one slice of about ``target_seconds``, scaled by shares."""
-        mips = self.stats.mips or MIPS_GUESS
-        budget = int(mips * 1e6 * target_seconds * self.definition.shares / 1024)
-        return max(1_000, min(budget, 2_000_000))
+        """Instructions for one slice of about ``target_seconds`` of CPU time.
+        Sized by CPU time, not wall-clock time: a slice the host preempted (or
+        whose thread waited for the GIL) took longer but cost no more, and
+        sizing by its wall time would make that VM's next slices smaller for
+        nothing. (Shares decide how often a VM runs: Hypervisor._pick.)"""
+        mips = self.stats.cpu_mips or MIPS_GUESS
+        budget = int(mips * 1e6 * target_seconds)
+        return max(MIN_BUDGET, min(budget, 2_000_000))
 
     def check_not_busy(self) -> None:
         """Refuse an action while a save (reading the machine in a thread), a
@@ -150,9 +161,9 @@ class Vm:
             self.stats.cpu_seconds += cpu
             self.stats.slices += 1
             done = machine.instructions - before
-            if wall > 0 and done >= 1000:
-                mips = done / wall / 1e6
-                self.stats.mips = mips if not self.stats.mips else (1 - EMA) * self.stats.mips + EMA * mips
+            if done >= MIN_BUDGET and wall > 0 and cpu > 0:
+                self.stats.mips = _ema(self.stats.mips, done / wall / 1e6)
+                self.stats.cpu_mips = _ema(self.stats.cpu_mips, done / cpu / 1e6)
         if reason is StopReason.HALTED:
             self.exit_code = machine.exit_code
             self.phase = Phase.STOPPED
