@@ -118,43 +118,52 @@ def up(directory: str, options: UpOptions) -> ClusterConfig:
                       "key": os.path.join(certs, "admin.key")}
     logs = os.path.join(directory, "logs")
     config = existing or ClusterConfig(directory, tls=tls_config)
-    if not pid_alive(config.controller_pid):
-        ready = os.path.join(directory, "controller.ready")
-        if os.path.exists(ready):
-            os.unlink(ready)
-        log_path = os.path.join(logs, "controller.log")
-        proc = _spawn([*DAEMON, "controller", "serve", "--listen", config.controller or "127.0.0.1:0",
-                       "--data", os.path.join(directory, "controller"), "--name", "controller",
-                       "--node-timeout", str(options.node_timeout), "--ready-file", ready,
-                       "--metrics-port", "0", *tls_args], log_path)
-        info = _wait_ready(proc, ready, "the controller", log_path)
-        config.controller, config.controller_pid = info["address"], proc.pid
-        config.extra["controller_metrics_port"] = info.get("metrics_port")
+    started: list[subprocess.Popen] = []  # by this call: stopped again if it does not finish
+    try:
+        if not pid_alive(config.controller_pid):
+            ready = os.path.join(directory, "controller.ready")
+            if os.path.exists(ready):
+                os.unlink(ready)
+            log_path = os.path.join(logs, "controller.log")
+            proc = _spawn([*DAEMON, "controller", "serve", "--listen", config.controller or "127.0.0.1:0",
+                           "--data", os.path.join(directory, "controller"), "--name", "controller",
+                           "--node-timeout", str(options.node_timeout), "--ready-file", ready,
+                           "--metrics-port", "0", *tls_args], log_path)
+            started.append(proc)
+            info = _wait_ready(proc, ready, "the controller", log_path)
+            config.controller, config.controller_pid = info["address"], proc.pid
+            config.extra["controller_metrics_port"] = info.get("metrics_port")
+            config.save()
+        recorded = {n["name"]: n for n in config.nodes}
+        procs = []
+        for name in names:
+            node = recorded.get(name)
+            if node is not None and pid_alive(int(node.get("pid", 0))):
+                continue
+            node_ready = os.path.join(directory, f"{name}.ready")
+            if os.path.exists(node_ready):
+                os.unlink(node_ready)
+            node_log = os.path.join(logs, f"{name}.log")
+            listen = node["address"] if node else "127.0.0.1:0"
+            p = _spawn([*DAEMON, "node", "serve", "--listen", listen, "--name", name,
+                        "--data", os.path.join(directory, "nodes", name), "--controller", config.controller,
+                        "--capacity-memory", options.capacity_memory, "--capacity-vcpus", str(options.capacity_vcpus),
+                        "--backend", options.backend, "--save-on-shutdown", "--resume-on-start",
+                        "--metrics-port", "0", "--ready-file", node_ready, *tls_args], node_log)
+            started.append(p)
+            procs.append((name, p, node_ready, node_log))
+        for name, p, node_ready, node_log in procs:
+            node_info = _wait_ready(p, node_ready, f"node {name}", node_log)
+            recorded[name] = {"name": name, "address": node_info["address"], "pid": p.pid,
+                              "metrics_port": node_info.get("metrics_port"), "log": node_log}
+        config.nodes = [recorded[name] for name in names]
         config.save()
-    recorded = {n["name"]: n for n in config.nodes}
-    procs = []
-    for name in names:
-        node = recorded.get(name)
-        if node is not None and pid_alive(int(node.get("pid", 0))):
-            continue
-        node_ready = os.path.join(directory, f"{name}.ready")
-        if os.path.exists(node_ready):
-            os.unlink(node_ready)
-        node_log = os.path.join(logs, f"{name}.log")
-        listen = node["address"] if node else "127.0.0.1:0"
-        p = _spawn([*DAEMON, "node", "serve", "--listen", listen, "--name", name,
-                    "--data", os.path.join(directory, "nodes", name), "--controller", config.controller,
-                    "--capacity-memory", options.capacity_memory, "--capacity-vcpus", str(options.capacity_vcpus),
-                    "--backend", options.backend, "--save-on-shutdown", "--resume-on-start",
-                    "--metrics-port", "0", "--ready-file", node_ready, *tls_args], node_log)
-        procs.append((name, p, node_ready, node_log))
-    for name, p, node_ready, node_log in procs:
-        node_info = _wait_ready(p, node_ready, f"node {name}", node_log)
-        recorded[name] = {"name": name, "address": node_info["address"], "pid": p.pid,
-                          "metrics_port": node_info.get("metrics_port"), "log": node_log}
-    config.nodes = [recorded[name] for name in names]
-    config.save()
-    wait_nodes_ready(config, names)
+        wait_nodes_ready(config, names)
+    except BaseException:  # a member failed to start, or the user gave up (Ctrl-C, SIGTERM)
+        for proc in started:
+            _stop(proc.pid, timeout=10)
+            proc.poll()  # reaped
+        raise
     return config
 
 

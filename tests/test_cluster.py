@@ -15,6 +15,7 @@ import grpc
 import pytest
 
 from caravan import controller_pb2, controller_pb2_grpc, node_pb2, node_pb2_grpc
+from controller.cluster import pid_alive
 from support import guest
 
 from clusters import CLI, Cluster
@@ -171,3 +172,14 @@ def test_cluster_down_and_up_keeps_running_vms(cluster: Cluster) -> None:
     cluster.wait(lambda: int(cluster.vms()["keeper"]["vm"]["stats"]["instructions"]) > 200_000, what="continues")
     console = cluster.run("vm", "console", "keeper").stdout
     assert console.count("dirtier start") == 1  # resumed, not rebooted
+
+
+def test_a_cluster_that_fails_to_start_leaves_nothing_running(tmp_path: Path) -> None:
+    """`cluster up` whose nodes cannot start stops the controller it started
+    (it stayed running, with no node, and nothing recorded it)."""
+    c = Cluster(tmp_path / "cluster")
+    proc = c.run("cluster", "up", "--nodes", "2", "--capacity-memory", "bogus", check=False)
+    assert proc.returncode != 0 and "exited during start-up" in proc.stderr, proc.stderr
+    assert "invalid size 'bogus'" in proc.stderr
+    pid = c.config["controller_pid"]
+    assert pid > 0 and not pid_alive(pid)
