@@ -3,8 +3,8 @@
 One asyncio loop; a ``grpc.aio`` server with the daemon's services and the
 standard ``grpc.health.v1`` service; an optional Prometheus endpoint; a ready
 file with the bound address (tests and ``caravan cluster up`` bind port 0);
-SIGTERM/SIGINT stop it gracefully — health goes NOT_SERVING, calls in flight
-finish, then the daemon's own shutdown runs.
+SIGTERM/SIGINT/SIGHUP (its terminal closed) stop it gracefully — health goes
+NOT_SERVING, calls in flight finish, then the daemon's own shutdown runs.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ async def serve(options: ServeOptions, make: Callable[[str], Daemon]) -> None:
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     metrics_server = None
     await daemon.start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -16,7 +17,8 @@ import grpc
 import pytest
 
 from caravan import controller_pb2, controller_pb2_grpc, node_pb2, node_pb2_grpc, types_pb2
-from clusters import Cluster
+from clusters import CLI, Cluster
+from controller.cluster import pid_alive
 from node.guestconfig import patch
 from support import guest
 
@@ -241,3 +243,24 @@ def test_demo_runs_the_main_job_and_cleans_up(tmp_path: Path) -> None:
         if pid:
             with pytest.raises(OSError):
                 os.kill(pid, 0)
+
+
+def test_demo_stopped_by_sigterm_stops_its_cluster(tmp_path: Path) -> None:
+    """SIGTERM (a service manager, `timeout`, a CI runner giving up) stops
+    `caravan demo` as Ctrl-C does: its controller and nodes are stopped too.
+    They stayed running their guests, with nothing left to stop them."""
+    demo = Cluster(tmp_path / "demo")
+    proc = subprocess.Popen([*CLI, "demo", "--dir", str(demo.dir)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=demo.env)
+    try:
+        deadline = time.monotonic() + 120
+        while not (demo.dir / "cluster.json").exists() or not demo.config["nodes"]:  # the cluster is up
+            assert proc.poll() is None and time.monotonic() < deadline, "the demo's cluster did not start"
+            time.sleep(0.05)
+        pids = [demo.config["controller_pid"], *(n["pid"] for n in demo.config["nodes"])]
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM and "stopped by SIGTERM" in stderr, stderr
+    assert len(pids) == 4 and not [pid for pid in pids if pid_alive(pid)]

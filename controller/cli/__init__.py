@@ -3,7 +3,8 @@
 One click group; each command family lives in its own module and only parses
 arguments, calls into the daemons' client or the machine, and prints. Errors a
 user can act on are :class:`CliError` (one line, exit 2 for bad input); no
-command prints a traceback unless ``CARAVAN_DEBUG=1``.
+command prints a traceback unless ``CARAVAN_DEBUG=1``. SIGTERM and SIGHUP
+stop a command as Ctrl-C does (:mod:`.signals`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import click
 
 from controller.client import ClientError
+from . import signals
 from .cluster_cmd import certs_group, cluster_group
 from .controller_cmd import controller_group
 from .demo_cmd import demo_command
@@ -44,6 +46,11 @@ node_group.add_command(drain_command)
 
 
 def main(argv: list[str] | None = None) -> None:
+    with signals.handled():
+        _main(argv)
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         cli.main(args=argv, prog_name="caravan", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -64,6 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("caravan: interrupted", err=True)
         sys.exit(130)
+    except signals.Terminated as exc:
+        click.echo(f"caravan: stopped by {exc}", err=True)
+        sys.exit(128 + exc.signum)
     except BrokenPipeError:
         sys.exit(1)
     except Exception as exc:  # a bug: say so in one line unless debugging

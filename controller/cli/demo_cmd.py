@@ -25,6 +25,7 @@ from controller.client import Client, ClientError
 from controller.cluster import UpOptions, down, up
 from node.guestconfig import patch
 
+from . import signals
 from .migrate_cmd import MIB, make_params, watch
 
 PROGRESS = re.compile(r"^dirtier iter=(\d+) pages=\d+ sum=0x[0-9a-f]{16}$", re.M)
@@ -100,10 +101,11 @@ def demo_command(directory: str | None, keep: bool, hops: int) -> None:
             console.print(f"the cluster keeps running: CARAVAN_DIR={directory} caravan vm list; "
                           f"stop it with CARAVAN_DIR={directory} caravan cluster down")
         else:
-            down(directory)
-            console.print("cluster stopped")
-            if cleanup:
-                shutil.rmtree(directory, ignore_errors=True)
+            with signals.deferred():
+                down(directory)
+                console.print("cluster stopped")
+                if cleanup:
+                    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _create(client: Client, name: str, image: bytes, image_name: str, memory: int, node: str = "") -> None:
