@@ -40,6 +40,16 @@ async def _shares_of(hv: Hypervisor, seconds: float) -> dict[str, float]:
     return {vm_id: n / total for vm_id, n in ran.items()}
 
 
+async def _shares_while_migrating(hv: Hypervisor, vm_id: str) -> dict[str, float]:
+    """The shares while ``vm_id`` is in the phase a migration out sets (its short slices)."""
+    hv.vms[vm_id].phase = Phase.MIGRATING
+    try:
+        await asyncio.sleep(0.2)
+        return await _shares_of(hv, 1.5)
+    finally:
+        hv.vms[vm_id].phase = Phase.RUNNING
+
+
 THREE = {"big": 2048, "small": 1024, "mover": 1024}
 
 
@@ -58,11 +68,8 @@ async def test_cpu_follows_shares_and_a_migrating_vm_keeps_its_own(tmp_path: Pat
         shares = await _shares_of(hv, 1.5)
         assert 0.42 < shares["big"] < 0.58 and 0.19 < shares["small"] < 0.31, shares
         # Migrating (the phase a migration sets): short slices, the same share.
-        hv.vms["mover"].phase = Phase.MIGRATING
-        await asyncio.sleep(0.2)
-        moving = await _shares_of(hv, 1.5)
+        moving = await _shares_while_migrating(hv, "mover")
         assert 0.19 < moving["mover"] < 0.31 and 0.42 < moving["big"] < 0.58, moving
-        hv.vms["mover"].phase = Phase.RUNNING
     finally:
         await hv.shutdown()
 
@@ -133,10 +140,7 @@ async def test_a_migrating_vm_gets_its_share_on_a_slow_host(tmp_path: Path, monk
     try:
         for vm in hv.vms.values():
             vm.stats.cpu_mips = 2.0  # a 1 ms slice is 2000 instructions, a 250 µs one 1000 (the floor)
-        hv.vms["mover"].phase = Phase.MIGRATING
-        await asyncio.sleep(0.2)
-        moving = await _shares_of(hv, 1.5)
+        moving = await _shares_while_migrating(hv, "mover")
         assert 0.22 < moving["mover"] < 0.28 and 0.47 < moving["big"] < 0.53, moving
-        hv.vms["mover"].phase = Phase.RUNNING
     finally:
         await hv.shutdown()
