@@ -264,3 +264,26 @@ def test_demo_stopped_by_sigterm_stops_its_cluster(tmp_path: Path) -> None:
         proc.kill()
     assert proc.returncode == 128 + signal.SIGTERM and "stopped by SIGTERM" in stderr, stderr
     assert len(pids) == 4 and not [pid for pid in pids if pid_alive(pid)]
+
+
+def test_ctrl_c_while_watching_a_migration_cancels_it(cluster: Cluster) -> None:
+    """As `virsh migrate`: Ctrl-C on `caravan migrate` cancels the job (the
+    VM stays on its source) instead of leaving it running unwatched."""
+    cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "hot", "--memory", "128M",
+                "--node", "node-1", *HOT)
+    cluster.wait(lambda: instructions(cluster, "hot") > 5_000_000, what="hot")
+    # Never converges (see the test above), so it is still iterating when interrupted.
+    proc = subprocess.Popen([*CLI, "migrate", "hot", "node-2", "--downtime-ms", "20", "--max-bandwidth", "32M",
+                             "-o", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=cluster.env)
+    try:
+        cluster.wait(lambda: any(j["status"] == "active" and len(j["stats"].get("rounds", [])) >= 1
+                                 for j in cluster.json("job", "list", "--vm", "hot")),  # type: ignore[union-attr]
+                     timeout=30, what="the migration iterates")
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "cancelling job" in stderr, stderr
+    assert json.loads(stdout)["status"] == "cancelled"
+    assert_running_on(cluster, "hot", "node-1")

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from caravan import controller_pb2, node_pb2
 from controller.client import Client, ClusterConfig, cluster_dir, fail
 
+from . import signals
 from .options import SIZE
 from .output import emit_json, message, output_option, table
 
@@ -112,13 +113,34 @@ def migrate_command(vm: str, node: str, downtime_ms: float, max_bandwidth: int |
             else:
                 click.echo(job.job_id)
             return
-        final = watch(client, job, output)
+        try:
+            final = watch(client, job, output)
+        except (KeyboardInterrupt, signals.Terminated):
+            final = cancel_interrupted(client, job, output)
     if output == "json":
         emit_json(message(final))
     else:
         summary(final)
+    if final.status == "cancelled":
+        sys.exit(130)
     if final.status != "completed":
         sys.exit(1)
+
+
+def cancel_interrupted(client: Client, job: controller_pb2.Job, output: str) -> controller_pb2.Job:
+    """Ctrl-C (or SIGTERM) while watching a migration cancels it, as ``virsh
+    migrate`` does: the VM stays on its source. A job past its hand-over can
+    only complete, and is followed to its end. ``--detach`` leaves a job
+    running; Ctrl-C again stops waiting."""
+    click.echo(f"interrupted: cancelling job {job.job_id} ({job.vm_name} stays on {job.source}; "
+               "Ctrl-C again to stop waiting)", err=True)
+    try:
+        client.controller.CancelJob(controller_pb2.JobRef(job_id=job.job_id))
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.FAILED_PRECONDITION:  # type: ignore[attr-defined]
+            raise fail(exc, f"cannot cancel {job.job_id}") from None
+        click.echo(f"not cancelled: {exc.details()}", err=True)  # type: ignore[attr-defined]
+    return watch(client, job, output)
 
 
 @click.group("job")
