@@ -266,15 +266,10 @@ def test_demo_stopped_by_sigterm_stops_its_cluster(tmp_path: Path) -> None:
     assert len(pids) == 4 and not [pid for pid in pids if pid_alive(pid)]
 
 
-def test_ctrl_c_while_watching_a_migration_cancels_it(cluster: Cluster) -> None:
-    """As `virsh migrate`: Ctrl-C on `caravan migrate` cancels the job (the
-    VM stays on its source) instead of leaving it running unwatched."""
-    cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "hot", "--memory", "128M",
-                "--node", "node-1", *HOT)
-    cluster.wait(lambda: instructions(cluster, "hot") > 5_000_000, what="hot")
-    # Never converges (see the test above), so it is still iterating when interrupted.
-    proc = subprocess.Popen([*CLI, "migrate", "hot", "node-2", "--downtime-ms", "20", "--max-bandwidth", "32M",
-                             "-o", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+def _interrupted(cluster: Cluster, *args: str) -> tuple[int, str, str]:
+    """Run `caravan ARGS` (a migration of 'hot' that never converges, see the
+    test above) and press Ctrl-C once the migration iterates."""
+    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=cluster.env)
     try:
         cluster.wait(lambda: any(j["status"] == "active" and len(j["stats"].get("rounds", [])) >= 1
@@ -284,6 +279,30 @@ def test_ctrl_c_while_watching_a_migration_cancels_it(cluster: Cluster) -> None:
         stdout, stderr = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == 130 and "cancelling job" in stderr, stderr
+    return proc.returncode, stdout, stderr
+
+
+def test_ctrl_c_cancels_a_watched_migration_and_stops_a_drain(cluster: Cluster) -> None:
+    """As `virsh migrate`: Ctrl-C on `caravan migrate` cancels the job (the
+    VM stays on its source) instead of leaving it running unwatched. Ctrl-C
+    on `caravan node drain` moves no further VM and says what is left."""
+    cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "hot", "--memory", "128M",
+                "--node", "node-1", *HOT)
+    cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "calm", "--memory", "32M",
+                "--node", "node-1", "--set", "iterations=0", "--shares", "128")
+    cluster.wait(lambda: instructions(cluster, "hot") > 5_000_000, what="hot")
+    never = ["--downtime-ms", "20", "--max-bandwidth", "32M"]
+
+    code, stdout, stderr = _interrupted(cluster, "migrate", "hot", "node-2", *never, "-o", "json")
+    assert code == 130 and "cancelling job" in stderr, stderr
     assert json.loads(stdout)["status"] == "cancelled"
     assert_running_on(cluster, "hot", "node-1")
+
+    code, _, stderr = _interrupted(cluster, "node", "drain", "node-1", *never)  # 'hot' is the oldest: first
+    assert code == 130 and "stays cordoned" in stderr, stderr
+    [job] = [j for j in cluster.json("job", "list", "--vm", "hot") if j["status"] == "active"]  # type: ignore[union-attr]
+    cluster.run("job", "cancel", job["job_id"])
+    assert_running_on(cluster, "hot", "node-1")
+    time.sleep(1)  # a drain that went on would now move 'calm'
+    assert node_of(cluster, "calm") == "node-1" and not cluster.json("job", "list", "--vm", "calm")
+    assert {n["name"]: n for n in cluster.json("node", "list")}["node-1"]["cordoned"]  # type: ignore[union-attr]

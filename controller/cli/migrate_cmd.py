@@ -212,6 +212,11 @@ def drain_command(name: str, downtime_ms: float, max_bandwidth: int | None, auto
             reply = client.controller.DrainNode(controller_pb2.DrainNodeRequest(name=name, params=params))
         except grpc.RpcError as exc:
             raise fail(exc, f"cannot drain {name}") from None
+        except (KeyboardInterrupt, signals.Terminated):
+            # The controller stops at the call's end: no VM is moved after the one under way.
+            click.echo(f"interrupted: no more VMs are moved off {name}, which stays cordoned (caravan node uncordon "
+                       f"{name}); a migration under way goes on (caravan job list, caravan job cancel ID)", err=True)
+            sys.exit(130)
     if output == "json":
         emit_json(message(reply))
     else:
