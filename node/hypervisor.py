@@ -52,6 +52,10 @@ MIGRATING_SLICE = 0.00025  # seconds: the slice of a VM that is migrating out (m
 LAG = 4  # slices: how far behind the others a VM back from waiting may start (Hypervisor._pick)
 
 
+def _vruntime(vm: Vm) -> float:
+    return vm.vruntime
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     name: str
@@ -221,12 +225,15 @@ class Hypervisor:
         from waiting (new, idle, paused, throttled) starts at most ``LAG``
         slices behind the others: it does not get back the time it did not
         use."""
-        self._min_vruntime = max(self._min_vruntime, min(vm.vruntime for vm in runnable))
+        first = min(runnable, key=_vruntime)
+        if first.vruntime >= self._min_vruntime:  # as a rule: nobody is back from waiting
+            self._min_vruntime = first.vruntime
+            return first
         least = self._min_vruntime - LAG * max(vm.slice_budget(target) for vm in runnable)
         for vm in runnable:
             if vm.vruntime < least:
                 vm.vruntime = least
-        return min(runnable, key=lambda vm: vm.vruntime)
+        return min(runnable, key=_vruntime)
 
     async def _yield(self) -> None:
         """Let everything else that is ready run before the next slice.
