@@ -4,7 +4,10 @@ One asyncio loop; a ``grpc.aio`` server with the daemon's services and the
 standard ``grpc.health.v1`` service; an optional Prometheus endpoint; a ready
 file with the bound address (tests and ``caravan cluster up`` bind port 0);
 SIGTERM/SIGINT/SIGHUP (its terminal closed) stop it gracefully — health goes
-NOT_SERVING, calls in flight finish, then the daemon's own shutdown runs.
+NOT_SERVING, calls in flight finish, then the daemon's own shutdown runs. So
+does the exit of the process named by ``--exit-with`` (a test harness, a
+script's shell), watched through a pidfd: a harness killed outright leaves
+no daemon behind.
 """
 
 from __future__ import annotations
@@ -42,6 +45,15 @@ class ServeOptions:
     tls: tls.TlsFiles | None          # None: --insecure
     metrics_port: int | None = None
     ready_file: str | None = None
+    exit_with: int | None = None      # stop when this process exits
+
+
+def lifeline(pid: int) -> int:
+    """A pidfd for process ``pid``: readable once it has exited."""
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        raise OSError(f"--exit-with {pid}: there is no process {pid}") from None
 
 
 @dataclass
@@ -89,7 +101,9 @@ def write_ready(path: str | None, info: dict) -> None:
 
 
 async def serve(options: ServeOptions, make: Callable[[str], Daemon]) -> None:
-    """Bind, build the daemon for the bound address, serve until a signal."""
+    """Bind, build the daemon for the bound address, serve until a signal
+    (or until the ``exit_with`` process exits)."""
+    watched = lifeline(options.exit_with) if options.exit_with is not None else None
     server = grpc.aio.server(options=grpc_options())
     port = bind(server, options.listen, options.tls)
     host = options.listen.rsplit(":", 1)[0].strip("[]") or "127.0.0.1"
@@ -102,6 +116,12 @@ async def serve(options: ServeOptions, make: Callable[[str], Daemon]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
+    if watched is not None:
+        def watched_exited() -> None:
+            log.info("the process this daemon exits with has exited", pid=options.exit_with)
+            loop.remove_reader(watched)
+            stop.set()
+        loop.add_reader(watched, watched_exited)
     metrics_server = None
     await daemon.start()
     try:
@@ -125,6 +145,9 @@ async def serve(options: ServeOptions, make: Callable[[str], Daemon]) -> None:
         if metrics_server is not None:
             metrics_server.close()
             await metrics_server.wait_closed()
+        if watched is not None:
+            loop.remove_reader(watched)
+            os.close(watched)
         log.info("stopped", name=daemon.name)
 
 

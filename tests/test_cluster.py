@@ -183,3 +183,31 @@ def test_a_cluster_that_fails_to_start_leaves_nothing_running(tmp_path: Path) ->
     assert "invalid size 'bogus'" in proc.stderr
     pid = c.config["controller_pid"]
     assert pid > 0 and not pid_alive(pid)
+
+
+def test_daemons_stop_when_the_process_they_exit_with_is_killed(tmp_path: Path) -> None:
+    """`cluster up` under $CARAVAN_EXIT_WITH (as every test runs): when that
+    process dies, even by SIGKILL, the controller and nodes stop gracefully
+    instead of running on as orphans."""
+    holder = subprocess.Popen(["sleep", "600"])
+    try:
+        c = Cluster(tmp_path / "cluster")
+        c.env["CARAVAN_EXIT_WITH"] = str(holder.pid)
+        c.run("cluster", "up", "--nodes", "2")
+        pids = [c.config["controller_pid"], *(n["pid"] for n in c.config["nodes"])]
+        time.sleep(1)
+        assert all(pid_alive(pid) for pid in pids)  # the CLI that started them has exited; they serve on
+        holder.kill()
+        holder.wait()
+        c.wait(lambda: not any(pid_alive(pid) for pid in pids), timeout=30, what="the daemons stop")
+        logs = [p.read_text() for p in (tmp_path / "cluster").rglob("*.log")]
+        assert sum('"event": "stopped"' in log for log in logs) == 3, logs  # gracefully, each of them
+    finally:
+        holder.kill()
+        c.run("cluster", "down", check=False)
+
+
+def test_exit_with_a_process_that_does_not_exist_is_refused(tmp_path: Path) -> None:
+    proc = subprocess.run([*CLI, "node", "serve", "--listen", "127.0.0.1:0", "--data", str(tmp_path),
+                           "--insecure", "--exit-with", "999999999"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "there is no process 999999999" in proc.stderr, proc.stderr

@@ -9,6 +9,7 @@ from controller.server import serve_controller
 from node.daemon import ServeOptions
 
 from .errors import CliError
+from .options import exit_with_option
 from .node_cmd import resolve_tls, tls_options
 
 
@@ -31,9 +32,11 @@ def controller_group() -> None:
 @click.option("--ready-file", type=click.Path(dir_okay=False), default=None,
               help="Write the bound address here (JSON) once serving.")
 @tls_options
+@exit_with_option
 def serve_command(listen: str, data_dir: str, name: str, node_timeout: float, heartbeat: float,
                   metrics_port: int | None, ready_file: str | None, certs_dir: str | None,
-                  tls_ca: str | None, tls_cert: str | None, tls_key: str | None, insecure: bool) -> None:
+                  tls_ca: str | None, tls_cert: str | None, tls_key: str | None, insecure: bool,
+                  exit_with: int | None) -> None:
     """Run the controller: placement, the durable store, nodes' heartbeats."""
     files = resolve_tls(name, certs_dir, tls_ca, tls_cert, tls_key, insecure)
     try:
@@ -43,6 +46,7 @@ def serve_command(listen: str, data_dir: str, name: str, node_timeout: float, he
         raise CliError(str(exc)) from None
     try:
         serve_controller(config, ServeOptions(listen=listen, tls=files, metrics_port=metrics_port,
-                                              ready_file=ready_file))
+                                              ready_file=ready_file,
+                                              exit_with=exit_with))
     except OSError as exc:
         raise CliError(str(exc), exit_code=1) from None

@@ -12,7 +12,7 @@ from node.server import NodeOptions, serve_node
 from node.tls import TlsFiles
 
 from .errors import CliError
-from .options import SIZE
+from .options import SIZE, exit_with_option
 
 
 def tls_options(fn):  # type: ignore[no-untyped-def]
@@ -75,10 +75,12 @@ def node_group() -> None:
               help="Write the bound address here (JSON) once serving.")
 @click.option("--controller", default=None, help="Register and heartbeat with the controller at HOST:PORT.")
 @tls_options
+@exit_with_option
 def serve_command(listen: str, data_dir: str, capacity_memory: int, capacity_vcpus: int, backend: str,
                   name: str | None, resume_on_start: bool, save_on_shutdown: bool, metrics_port: int | None,
                   slice_ms: float, ready_file: str | None, controller: str | None, certs_dir: str | None,
-                  tls_ca: str | None, tls_cert: str | None, tls_key: str | None, insecure: bool) -> None:
+                  tls_ca: str | None, tls_cert: str | None, tls_key: str | None, insecure: bool,
+                  exit_with: int | None) -> None:
     """Run a node: a hypervisor for many VMs behind NodeService."""
     name = name or socket.gethostname()
     files = resolve_tls(name, certs_dir, tls_ca, tls_cert, tls_key, insecure)
@@ -92,7 +94,8 @@ def serve_command(listen: str, data_dir: str, capacity_memory: int, capacity_vcp
     except ValueError as exc:
         raise CliError(str(exc)) from None
     try:
-        serve_node(config, ServeOptions(listen=listen, tls=files, metrics_port=metrics_port, ready_file=ready_file),
+        serve_node(config, ServeOptions(listen=listen, tls=files, metrics_port=metrics_port, ready_file=ready_file,
+                                        exit_with=exit_with),
                    NodeOptions(controller=controller))
     except OSError as exc:
         raise CliError(str(exc), exit_code=1) from None

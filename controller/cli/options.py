@@ -37,3 +37,11 @@ class IntType(click.ParamType):
 
 SIZE = SizeType()
 INT = IntType()
+
+
+def exit_with_option(fn):  # type: ignore[no-untyped-def]
+    """--exit-with PID (or $CARAVAN_EXIT_WITH), for the daemons' serve commands."""
+    return click.option(
+        "--exit-with", "exit_with", type=click.IntRange(min=1), envvar="CARAVAN_EXIT_WITH", default=None,
+        help="Stop gracefully when process PID exits, as on SIGTERM (a test harness or a script's shell; "
+             "default $CARAVAN_EXIT_WITH, which daemons started by `caravan cluster up` inherit).")(fn)
