@@ -371,6 +371,7 @@ def plot(results: list[dict], path: str) -> None:
 
 
 def main() -> int:
+    os.environ["CARAVAN_EXIT_WITH"] = str(os.getpid())  # the daemons started here stop with this process
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="64M,256M,1G")
     parser.add_argument("--rates", default="low,high")

@@ -83,6 +83,7 @@ def measure(stub: node_pb2_grpc.NodeServiceStub, vm_ids: list[str], seconds: flo
 
 
 def main() -> int:
+    os.environ["CARAVAN_EXIT_WITH"] = str(os.getpid())  # the daemons started here stop with this process
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--vms", default="1,4,16")
     parser.add_argument("--seconds", type=float, default=8.0)
