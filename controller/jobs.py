@@ -7,8 +7,11 @@ node and the job's status, in one SQLite transaction — and only then tells the
 destination to resume (``FinishMigration(commit)``) and the source to free its
 paused copy. Before that record any failure or cancel aborts both sides: the
 VM keeps running on the source and the reservation is released. After it the
-job only rolls forward. A controller that restarts finishes what its store
-says: forward for jobs past the record, back for the others.
+job only rolls forward — unless the destination answers that it lost its copy
+before resuming it (it restarted): the source's paused copy is then the only
+one, and the job hands the VM back to it (status ``handback``, recorded
+before the source resumes). A controller that restarts finishes what its
+store says: forward for jobs past the record, back for the others.
 """
 
 from __future__ import annotations
@@ -213,17 +216,24 @@ class Jobs:
             for attempt in range(ROLL_FORWARD_ATTEMPTS):
                 try:
                     finished = await c.node_stub(job.destination).FinishMigration(
-                        node_pb2.FinishMigrationRequest(job_id=job.id, commit=True))
+                        node_pb2.FinishMigrationRequest(job_id=job.id, commit=True, vm_id=job.vm_id))
                     if finished.downtime_ms:
                         stats.downtime_ms = finished.downtime_ms
                     if finished.HasField("vm") and job.vm_id in c.vms:
                         await c._record(c.vms[job.vm_id], finished.vm)
                     break
                 except (grpc.RpcError, E.ControllerError) as exc:
+                    if isinstance(exc, grpc.RpcError) and exc.code() == grpc.StatusCode.NOT_FOUND:
+                        # The destination restarted before resuming the VM and discarded its copy:
+                        # the source's paused copy is the only one left. It takes the VM back.
+                        job.stats = stats.SerializeToString()
+                        await self._hand_back(job, exc.details() or "the destination lost its copy")
+                        return
                     if attempt == ROLL_FORWARD_ATTEMPTS - 1:
+                        why = exc.details() if isinstance(exc, grpc.RpcError) else str(exc)
                         job.stats = stats.SerializeToString()
                         await self._save(job, "failed", f"hand-over incomplete: the destination did not resume "
-                                                        f"the VM ({exc})")
+                                                        f"the VM ({why})")
                         return
                     await asyncio.sleep(RETRY_SECONDS)
             for attempt in range(ROLL_FORWARD_ATTEMPTS):
@@ -239,6 +249,25 @@ class Jobs:
         await self._save(job, "completed")
         log.info("migration job completed", job_id=job.id, vm=job.vm_name, destination=job.destination,
                  downtime_ms=round(stats.downtime_ms, 2))
+
+    async def _hand_back(self, job: JobRow, why: str) -> None:
+        """After the hand-over record, the destination lost its copy before
+        resuming it: record the source as the VM's node again (durably, with
+        the job marked ``handback``, which a restarted controller finishes by
+        rolling back), then roll back as before the record — the source
+        resumes its paused copy."""
+        c = self.c
+        log.warning("hand-over failed: the destination lost the VM; handing it back to the source",
+                    job_id=job.id, vm=job.vm_name, source=job.source, destination=job.destination, error=why)
+        job.status = "handback"
+        vm = c.vms.get(job.vm_id)
+        if vm is not None:
+            vm.node = job.source
+            await c.store.commit_migration(job, vm)
+        else:
+            await c.store.put_job(job)
+        self._publish(job)
+        await self._roll_back(job, f"hand-over failed, the VM continues on {job.source}: {why}", "failed")
 
     async def _roll_back(self, job: JobRow, reason: str, status: str) -> None:
         """Before the hand-over record: the VM stays (or becomes) running on the
@@ -267,6 +296,8 @@ class Jobs:
             raise E.FailedPrecondition(f"job {job_id} is already {job.status}")
         if job.status == "handover":
             raise E.FailedPrecondition(f"job {job_id} is past its hand-over; it can only complete")
+        if job.status == "handback":
+            raise E.FailedPrecondition(f"job {job_id} is handing the VM back to its source; it can only finish")
         task = self.tasks.get(job_id)
         if task is not None:
             task.cancel()

@@ -91,7 +91,8 @@ class JobRow:
     vm_name: str
     source: str
     destination: str
-    status: str             # setup, active, stop-and-copy, verified, handover, completed, failed, cancelled
+    status: str             # setup, active, stop-and-copy, verified, handover, handback, completed, failed,
+                            # cancelled
     params: bytes           # MigrationParams
     stats: bytes = b""      # MigrationStats
     error: str = ""

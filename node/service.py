@@ -210,6 +210,6 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
     @unary
     async def FinishMigration(self, request, context):  # type: ignore[no-untyped-def]
         vm, downtime, resumed_at = await self.hv.migrations.finish(request.job_id, request.commit,
-                                                                   request.downtime_ms)
+                                                                   request.downtime_ms, request.vm_id)
         return node_pb2.FinishMigrationResponse(vm=self._vm(vm) if vm is not None else None,
                                                 downtime_ms=downtime, resumed_at=resumed_at)

@@ -6,6 +6,7 @@ node."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -140,6 +141,69 @@ def test_cancel_after_verification_resumes_on_the_source(cluster: Cluster) -> No
             dst.GetVm(node_pb2.VmRef(vm_id=vm_id))
     assert_running_on(cluster, "v", "node-1")
     assert_collector_released(cluster, "node-1", "node-2")
+
+
+def _record_handover(controller_data: Path, job_id: str, vm_id: str, source: str, destination: str,
+                     reservation_id: str) -> None:
+    """Write the hand-over record as the controller does (controller.jobs), for a
+    controller that died right after it: the job past its hand-over, the VM on
+    ``destination``."""
+    from controller.store import JobRow, Store
+
+    async def write() -> None:
+        store = Store(str(controller_data))
+        await store.open()
+        try:
+            vm = next(v for v in await store.load_vms() if v.id == vm_id)
+            vm.node = destination
+            job = JobRow(id=job_id, vm_id=vm_id, vm_name=vm.name, source=source, destination=destination,
+                         status="handover", params=node_pb2.MigrationParams().SerializeToString(),
+                         reservation_id=reservation_id, created_at=time.time())
+            await store.commit_migration(job, vm)
+        finally:
+            await store.close()
+    asyncio.run(write())
+
+
+def test_a_destination_that_restarts_before_resuming_hands_the_vm_back(cluster: Cluster) -> None:
+    """The hand-over is recorded, then the destination restarts before it
+    resumes the VM, discarding the copy it had verified. The source's paused
+    copy is then the only one: the controller must give the VM back to the
+    source, never tell it to free that copy (which lost the VM)."""
+    cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "v", "--memory", "32M",
+                "--node", "node-1", "--set", "iterations=0")
+    cluster.wait(lambda: instructions(cluster, "v") > 1_000_000, what="v runs")
+    vm_id = cluster.vms()["v"]["vm"]["vm_id"]
+    members = {n["name"]: n for n in cluster.config["nodes"]}
+    with cluster.tls_channel(members["node-1"]["address"]) as a, \
+            cluster.tls_channel(members["node-2"]["address"]) as b:
+        src, dst = node_pb2_grpc.NodeServiceStub(a), node_pb2_grpc.NodeServiceStub(b)
+        reservation = dst.Reserve(node_pb2.ReserveRequest(memory_bytes=32 << 20, vcpus=1))
+        statuses = [p.stats.status for p in src.MigrateOut(node_pb2.MigrateOutRequest(
+            job_id="lost-copy", vm_id=vm_id, destination=members["node-2"]["address"],
+            reservation_id=reservation.reservation_id))]
+        assert statuses[-1] == "verified"
+        paused = src.GetVm(node_pb2.VmRef(vm_id=vm_id)).stats.instructions
+    # The controller dies just after writing the hand-over record...
+    os.kill(cluster.config["controller_pid"], signal.SIGKILL)
+    cluster.wait(lambda: not pid_alive(cluster.config["controller_pid"]), what="the controller gone")
+    _record_handover(cluster.dir / "controller", "lost-copy", vm_id, "node-1", "node-2",
+                     reservation.reservation_id)
+    # ... and the destination restarts before anyone tells it to resume.
+    os.kill(members["node-2"]["pid"], signal.SIGKILL)
+    cluster.wait(lambda: not pid_alive(members["node-2"]["pid"]), what="node-2 gone")
+    cluster.run("cluster", "up", "--nodes", "3", "--node-timeout", "3")  # restarts both
+
+    def finished() -> bool:
+        return cluster.json("job", "show", "lost-copy")["status"] in ("completed", "failed")  # type: ignore[index]
+    cluster.wait(finished, timeout=90, what="the job finished")
+    job = cluster.json("job", "show", "lost-copy")
+    assert job["status"] == "failed", job  # type: ignore[index]
+    assert "the VM continues on node-1" in job["error"] and "holds no copy" in job["error"], job  # type: ignore[index]
+    assert_running_on(cluster, "v", "node-1")
+    assert instructions(cluster, "v") > paused  # the paused copy went on, not a reboot
+    assert cluster.run("vm", "console", "v").stdout.count("dirtier start") == 1
+    assert_collector_released(cluster, "node-1")
 
 
 HOT = ["--set", "iterations=0", "--set", "working_set_pages=4096", "--set", "writes_per_iteration=512"]

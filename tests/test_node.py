@@ -258,8 +258,14 @@ def test_a_paused_vm_migrates_paused_and_then_finishes_identically(
         job_id="by-hand", vm_id="m", destination=b.address))]
     assert progress[-1] == "verified"
     learnt = a.stub.GetNodeInfo(node_pb2.GetNodeInfoRequest()).migration_handover_ms
-    finished = b.stub.FinishMigration(node_pb2.FinishMigrationRequest(job_id="by-hand", commit=True))
+    finished = b.stub.FinishMigration(node_pb2.FinishMigrationRequest(job_id="by-hand", commit=True, vm_id="m"))
     assert 0 < finished.downtime_ms < 1000
+    # The controller retries a commit whose answer it lost: the same answer, the VM held here.
+    again = b.stub.FinishMigration(node_pb2.FinishMigrationRequest(job_id="by-hand", commit=True, vm_id="m"))
+    assert again.vm.vm_id == "m"
+    with pytest.raises(grpc.RpcError) as lost:  # a node without the VM says so, not "done"
+        b.stub.FinishMigration(node_pb2.FinishMigrationRequest(job_id="by-hand", commit=True, vm_id="other"))
+    assert lost.value.code() == grpc.StatusCode.NOT_FOUND
     # Told the downtime, the source learns what the part after its last pages cost.
     a.stub.FinishMigration(node_pb2.FinishMigrationRequest(job_id="by-hand", commit=True,
                                                            downtime_ms=finished.downtime_ms))

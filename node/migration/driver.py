@@ -472,13 +472,25 @@ class Migrations:
         self.hv.wake()
         log.warning("migration aborted; VM stays here", job_id=out.job_id, vm_id=vm.vm_id, reason=reason)
 
-    async def finish(self, job_id: str, commit: bool, downtime_ms: float = 0.0) -> tuple[Vm | None, float, float]:
+    async def finish(self, job_id: str, commit: bool, downtime_ms: float = 0.0,
+                     vm_id: str = "") -> tuple[Vm | None, float, float]:
         """The controller's decision for ``job_id`` (idempotent on both sides).
-        On the source, a commit may bring the downtime the destination measured."""
+        On the source, a commit may bring the downtime the destination measured.
+        A commit naming ``vm_id`` is addressed to the destination: if this node
+        holds neither the job's copy nor the VM (it restarted before resuming
+        it, and discarded the copy), it says so with NOT_FOUND rather than
+        success, so the controller hands the VM back to its source instead of
+        freeing the last copy."""
         if job_id in self.incoming:
             return await self._finish_in(self.incoming[job_id], commit)
         out = self.outgoing.get(job_id)
         if out is None:
+            if commit and vm_id:
+                vm = self.hv.vms.get(vm_id)
+                if vm is None:
+                    raise E.NotFound(f"node {self.hv.config.name} holds no copy of VM {vm_id} from migration job "
+                                     f"{job_id}: it lost it before resuming it (it restarted)")
+                return vm, 0.0, 0.0  # committed already: a retry
             return None, 0.0, 0.0
         if commit:
             try:

@@ -132,14 +132,16 @@ class MigrationAck(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., round: _Optional[int] = ..., bytes: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
 
 class FinishMigrationRequest(_message.Message):
-    __slots__ = ("job_id", "commit", "downtime_ms")
+    __slots__ = ("job_id", "commit", "downtime_ms", "vm_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     COMMIT_FIELD_NUMBER: _ClassVar[int]
     DOWNTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    VM_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     commit: bool
     downtime_ms: float
-    def __init__(self, job_id: _Optional[str] = ..., commit: _Optional[bool] = ..., downtime_ms: _Optional[float] = ...) -> None: ...
+    vm_id: str
+    def __init__(self, job_id: _Optional[str] = ..., commit: _Optional[bool] = ..., downtime_ms: _Optional[float] = ..., vm_id: _Optional[str] = ...) -> None: ...
 
 class FinishMigrationResponse(_message.Message):
     __slots__ = ("vm", "downtime_ms", "resumed_at")
