@@ -66,6 +66,11 @@ class _Console:
             import tty
             self._saved_tty = termios.tcgetattr(self.stdin_fd)
             tty.setraw(self.stdin_fd)
+            # Raw input, but output as the terminal had it (OPOST: the guest's
+            # "\n" shows as a new line, not a staircase), as QEMU's stdio does.
+            attrs = termios.tcgetattr(self.stdin_fd)
+            attrs[1] = self._saved_tty[1]
+            termios.tcsetattr(self.stdin_fd, termios.TCSANOW, attrs)
         return self
 
     def __exit__(self, *exc: object) -> None:

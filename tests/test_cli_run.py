@@ -55,6 +55,7 @@ def test_guest_exit_code_is_passed_through(tmp_path) -> None:  # type: ignore[no
     ([guest("hello"), "--memory", "1M"], b"overlaps"),
     ([guest("hello"), "--memory", "64G"], b"is outside"),
     ([], b"nothing to run"),
+    ([guest("hello"), "--initrd", "/dev/zero"], b"larger than the 1 GiB image limit"),  # read until then, no further
 ])
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: bytes) -> None:
     proc = caravan("run", *args)
@@ -94,3 +95,62 @@ def test_piped_stdin_reaches_the_uart(tmp_path) -> None:  # type: ignore[no-unty
     proc = caravan("run", str(image), "--load-address", "0x80000000", stdin=b"Z")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == b"Z"
+
+
+def test_the_snapshot_path_is_checked_before_the_run_and_never_replaced_unless_a_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import stat
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    # cpubench would run for many seconds first if the path were only tried at the end.
+    for path, message in ((fifo, b"not a regular file"), (tmp_path / "none" / "x.vmstate", b"no directory")):
+        proc = caravan("run", guest("cpubench"), "--snapshot-at", "1000000000000", "--snapshot", str(path))
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        assert proc.stderr.count(b"\n") == 1
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)  # still the FIFO it was
+    # A symbolic link is written through (as cp does), not replaced by a file.
+    target = tmp_path / "real.vmstate"
+    link = tmp_path / "link.vmstate"
+    link.symlink_to(target)
+    proc = caravan("run", guest("hello"), "--snapshot-at", "10", "--snapshot", str(link))
+    assert proc.returncode == 0, proc.stderr
+    assert link.is_symlink() and target.stat().st_size > 0
+    assert caravan("vmstate", "verify", str(target)).returncode == 0
+
+
+def test_restore_refuses_options_it_cannot_honour(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    state = tmp_path / "s.vmstate"
+    assert caravan("run", guest("hello"), "--snapshot-at", "10", "--snapshot", str(state)).returncode == 0
+    for args, message in ((["-m", "64M"], b"--memory"), (["--max-instructions", "0"], b"must be positive")):
+        proc = caravan("run", "--restore", str(state), *args)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert caravan("run", "--restore", str(state)).stdout == b"Hello from a Caravan guest!\n"
+
+
+def test_on_a_terminal_new_lines_are_new_lines_as_in_qemu() -> None:
+    """Input is raw (Ctrl-A x, keys to the guest) but output keeps the
+    terminal's processing: the guest's "\\n" reaches the terminal as "\\r\\n",
+    as with qemu-system-riscv64 -nographic."""
+    import os
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(CARAVAN[0], [*CARAVAN, "run", guest("hello")])
+    out = b""
+    try:
+        while select.select([fd], [], [], 60)[0]:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert out == b"Hello from a Caravan guest!\r\n", out

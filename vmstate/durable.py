@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import stat
 import tempfile
 from typing import IO, Any, Callable, Iterator, TypeVar
 
@@ -34,12 +35,42 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+class NotARegularFile(OSError):
+    """The path names a device, a FIFO, a socket or a directory: replacing it
+    with a regular file would destroy it."""
+
+
+def regular_target(path: str) -> str:
+    """Where new contents of ``path`` go: the path with symbolic links
+    resolved (a link is written through, as ``cp`` does, not replaced).
+    Refuses (:class:`NotARegularFile`) a path that exists and is not a
+    regular file, and (``OSError``) one whose directory is missing or not
+    writable — checked before any long work, so bad input fails at once."""
+    real = os.path.realpath(path)
+    try:
+        mode = os.stat(real).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise NotARegularFile("not a regular file (a device, a pipe or a directory): "
+                              "give the path of a file to create or replace")
+    directory = os.path.dirname(real)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"there is no directory {directory}")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot create files in {directory}")
+    return real
+
+
 @contextlib.contextmanager
 def atomic_file(path: str, mode: str = "wb", prefix: str = ".tmp-") -> Iterator[IO]:
     """A file object to write ``path``'s new contents into; they replace the
     old ones when the block ends without an exception (and are thrown away
-    otherwise). The file gets the permissions a plain ``open`` would give."""
-    directory = os.path.dirname(os.path.abspath(path))
+    otherwise). The file gets the permissions a plain ``open`` would give.
+    A symbolic link is written through; a path that is not a regular file is
+    refused (:func:`regular_target`)."""
+    path = regular_target(path)
+    directory = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
     os.fchmod(fd, 0o666 & ~_UMASK)
     try:

@@ -13,7 +13,7 @@ import click
 from node.localrun import RunOutcome, run_foreground
 from node.machine.loader import ImageError, require_elf
 from node.machine.machine import BACKENDS, DEFAULT_MEMORY, ConfigError, Machine, MachineConfig
-from vmstate import VmstateError, snapshot
+from vmstate import VmstateError, durable, snapshot
 
 from .errors import CliError
 from .options import INT, SIZE
@@ -21,7 +21,7 @@ from .options import INT, SIZE
 
 @click.command("run")
 @click.argument("image", required=False, type=click.Path(dir_okay=False))
-@click.option("--memory", "-m", type=SIZE, default=DEFAULT_MEMORY, show_default="128M",
+@click.option("--memory", "-m", type=SIZE, default=None, show_default="128M",
               help="Guest RAM size (e.g. 64M, 1G).")
 @click.option("--max-instructions", type=INT, default=None,
               help="Stop after this many instructions and report (exit code 124).")
@@ -51,7 +51,7 @@ from .options import INT, SIZE
               help="With --snapshot: store memory as one raw image that --restore --mmap can map.")
 @click.option("--mmap", "use_mmap", is_flag=True,
               help="With --restore: map a --mappable snapshot's memory copy-on-write.")
-def run_command(image: str | None, memory: int, max_instructions: int | None, stats: bool,
+def run_command(image: str | None, memory: int | None, max_instructions: int | None, stats: bool,
                 load_address: int | None, bios: str | None, kernel: str | None,
                 initrd: str | None, append: str | None, disk: str | None, backend: str,
                 snapshot_at: int | None, snapshot_path: str | None, restore_path: str | None,
@@ -64,9 +64,19 @@ def run_command(image: str | None, memory: int, max_instructions: int | None, st
     """
     if (snapshot_at is None) != (snapshot_path is None):
         raise CliError("--snapshot-at and --snapshot go together")
+    if snapshot_at is not None and snapshot_at <= 0:
+        raise CliError("--snapshot-at must be positive")
+    if max_instructions is not None and max_instructions <= 0:
+        raise CliError("--max-instructions must be positive")
+    if snapshot_path is not None:
+        try:  # before the run: a path that cannot be written fails now, not after N instructions
+            durable.regular_target(snapshot_path)
+        except OSError as exc:
+            raise CliError(f"cannot write {snapshot_path}: {os_reason(exc)}") from None
     if restore_path is not None:
-        if image or kernel or bios or initrd or append or load_address is not None:
-            raise CliError("--restore continues a saved VM: do not give an image or boot options")
+        if image or kernel or bios or initrd or append or load_address is not None or memory is not None:
+            raise CliError("--restore continues a saved VM: do not give an image, boot options or --memory "
+                           "(the snapshot has its own)")
         machine, meta = _restore(restore_path, disk, backend, use_mmap)
         _run_and_report(machine, max_instructions, stats, snapshot_at, snapshot_path, meta,
                         no_disk, compress, mappable)
@@ -76,12 +86,10 @@ def run_command(image: str | None, memory: int, max_instructions: int | None, st
     kernel = kernel or image
     if kernel is None and bios is None:
         raise CliError("nothing to run: give an IMAGE (or --bios/--kernel)")
-    if max_instructions is not None and max_instructions <= 0:
-        raise CliError("--max-instructions must be positive")
     try:
         if image and load_address is None:
             require_elf(image)
-        config = MachineConfig(memory_size=memory, kernel=kernel, bios=bios, initrd=initrd,
+        config = MachineConfig(memory_size=DEFAULT_MEMORY if memory is None else memory, kernel=kernel, bios=bios, initrd=initrd,
                                append=append, load_address=load_address, disk=disk, backend=backend)
         machine = Machine(config)
         machine.boot()
@@ -114,7 +122,8 @@ def _restore(path: str, disk: str | None, backend: str, use_mmap: bool) -> tuple
             os.unlink(tmp_disk)
         raise CliError(str(exc)) from None
     meta = dict(restored.report.meta)
-    meta["generation"] = int(meta.get("generation", 0)) + 1
+    generation = meta.get("generation", 0)
+    meta["generation"] = (generation if isinstance(generation, int) and generation >= 0 else 0) + 1
     meta["node"] = socket.gethostname()
     meta.pop("created", None)
     meta.pop("instret", None)
@@ -127,8 +136,6 @@ def _run_and_report(machine: Machine, max_instructions: int | None, stats: bool,
     stdin = sys.stdin.buffer if sys.stdin is not None else None
     limit = max_instructions
     if snapshot_at is not None:
-        if snapshot_at <= 0:
-            raise CliError("--snapshot-at must be positive")
         limit = snapshot_at if limit is None else min(limit, snapshot_at)
     try:
         outcome = run_foreground(machine, max_instructions=limit, stdin=stdin)
@@ -137,7 +144,7 @@ def _run_and_report(machine: Machine, max_instructions: int | None, stats: bool,
             try:
                 report = snapshot.save(machine, snapshot_path, meta=meta, options=options)  # type: ignore[arg-type]
             except OSError as exc:
-                raise CliError(f"cannot write {snapshot_path}: {exc.strerror}", exit_code=1) from None
+                raise CliError(f"cannot write {snapshot_path}: {os_reason(exc)}", exit_code=1) from None
             click.echo(f"caravan: saved {report.path} after {machine.instructions} instructions "
                        f"(state {report.state_digest[:16]})", err=True)
             if stats:
@@ -161,6 +168,11 @@ def _run_and_report(machine: Machine, max_instructions: int | None, stats: bool,
     if snapshot_at is not None and outcome.reason == "halted":
         sys.exit(1)
     sys.exit(outcome.exit_code)
+
+
+def os_reason(exc: OSError) -> str:
+    """An OSError's reason for a user: errno's text, or the message it was raised with."""
+    return exc.strerror or str(exc)
 
 
 def _print_stats(outcome: RunOutcome) -> None:

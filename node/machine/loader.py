@@ -64,7 +64,10 @@ def _read(path: str) -> bytes:
         if size > MAX_IMAGE_BYTES:
             raise ImageError(f"{path}: {size} bytes is larger than the 1 GiB image limit")
         with open(path, "rb") as f:
-            return f.read()
+            data = f.read(MAX_IMAGE_BYTES + 1)  # a device or a pipe has no size to check beforehand
+        if len(data) > MAX_IMAGE_BYTES:
+            raise ImageError(f"{path}: larger than the 1 GiB image limit")
+        return data
     except OSError as exc:
         raise ImageError(f"{path}: cannot read ({exc.strerror})") from None
 
