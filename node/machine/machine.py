@@ -21,7 +21,7 @@ from .devices.test_finisher import TestFinisher
 from .devices.uart import Uart
 from .devices.virtio_blk import DiskError, DiskImage, VirtioBlk
 from .devices.virtio_mmio import VirtioMmio
-from .hart import Hart
+from .hart import MASK64, Hart
 from .interp import Interpreter
 from .loader import Image, ImageError, Segment, load_image, load_raw
 from .memory import MAX_RAM, MIN_RAM, PAGE_SIZE, Ram, format_size
@@ -331,6 +331,11 @@ class Machine:
             dtb = bytes(boot["dtb"])
         except (KeyError, TypeError, ValueError) as exc:
             raise StateError(f"machine config record is malformed ({exc})") from None
+        for name, value in (("start", start), ("fdt_addr", fdt_addr), ("kernel_entry", entry)):
+            if not 0 <= value <= MASK64:
+                raise StateError(f"machine config record is malformed (boot {name} {value:#x} is not an address)")
+        if tohost is not None and (not isinstance(tohost, int) or not 0 <= tohost <= MASK64):
+            raise StateError(f"machine config record is malformed (tohost {tohost!r} is not an address)")
         if (disk_info is None) != (disk is None):
             raise StateError("the saved machine " + ("has a disk but no disk image was given"
                                                      if disk is None else "has no disk"))
@@ -361,10 +366,18 @@ class Machine:
         for name, device in self.devices().items():
             device.from_state(devices[name])  # type: ignore[attr-defined]
         board_state = check_state(devices["board"], BOARD_STATE_KIND, BOARD_STATE_VERSION)
-        self.halted = bool(board_state["halted"])
-        self.exit_code = board_state["exit_code"]
-        self.resets = int(board_state["resets"])
-        self._reset_pending = bool(board_state["reset_pending"])
+        try:
+            exit_code, resets = board_state["exit_code"], board_state["resets"]
+            halted, reset_pending = board_state["halted"], board_state["reset_pending"]
+        except KeyError as exc:
+            raise StateError(f"board record without {exc.args[0]!r}") from None
+        if (exit_code is not None and not isinstance(exit_code, int)) or not isinstance(resets, int) or resets < 0 \
+                or not isinstance(halted, bool) or not isinstance(reset_pending, bool):
+            raise StateError("board record is malformed (exit code, resets or flags of the wrong type)")
+        self.halted = halted
+        self.exit_code = exit_code
+        self.resets = resets
+        self._reset_pending = reset_pending
         self.mmu.flush()
         self.system.update_regime()
         self.backend.reset_environment()
