@@ -76,6 +76,10 @@ def _main(argv: list[str] | None) -> None:
         sys.exit(128 + exc.signum)
     except BrokenPipeError:
         sys.exit(1)
+    except OSError as exc:  # refused by the system: a full disk, a closed output, a missing file
+        where = f" ({exc.filename})" if exc.filename else ""
+        click.echo(f"caravan: {exc.strerror or exc}{where}", err=True)
+        sys.exit(1)
     except Exception as exc:  # a bug: say so in one line unless debugging
         if os.environ.get("CARAVAN_DEBUG"):
             raise

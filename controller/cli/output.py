@@ -15,7 +15,8 @@ from rich.table import Table
 output_option = click.option("-o", "--output", "output", type=click.Choice(["table", "json"]), default="table",
                              show_default=True, help="Output format.")
 
-_console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+_console = Console(highlight=False, soft_wrap=True,
+                   width=None if sys.stdout is not None and sys.stdout.isatty() else 200)
 
 
 def emit_json(value: Any) -> None:
