@@ -13,6 +13,7 @@ loads the store and reconciles as heartbeats come back in.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -40,6 +41,9 @@ STATE_NAMES = {
 }
 STATE_VALUES = {v: k for k, v in STATE_NAMES.items()}
 HOLDING = ("pending", "running", "paused", "migrating")
+# A VM name: what the CLI can take as an argument (not an option) and a shell
+# need not quote.
+VM_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # Node answers meaning "the node did not create it": the record can go.
 DEFINITE = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED,
             grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.FAILED_PRECONDITION)
@@ -178,9 +182,38 @@ class Controller:
                 continue
             if self._observe(row, report):
                 changed.append(row)
-        for vm_id in by_id:
-            log.debug("node reports a VM the controller does not manage", node=node_name, vm_id=vm_id)
         await self.store.put_vms(changed)
+        for vm_id, report in by_id.items():
+            await self._foreign_copy(node_name, vm_id, report)
+
+    async def _foreign_copy(self, node_name: str, vm_id: str, report: types_pb2.Vm) -> None:
+        """A node reports a VM that the controller records elsewhere. Outside a
+        migration (whose copies are its job's business) a copy that does not
+        run is stale — say, the source of a completed migration restarted
+        before it freed its copy, and reloaded the VM's definition from disk
+        — and is removed, so it cannot block the VM coming back to this node.
+        A running one would be a second live copy: reported, never touched."""
+        row = self.vms.get(vm_id)
+        if row is None:
+            log.debug("node reports a VM the controller does not manage", node=node_name, vm_id=vm_id)
+            return
+        jobs = getattr(self, "jobs", None)
+        if vm_id in self.in_flight or jobs is None or jobs.active_for(vm_id):
+            return
+        if row.state == "lost":  # its recorded node lost it: this copy may be all that is left
+            log.warning("node has a copy of a VM recorded as lost", node=node_name, vm=row.name, vm_id=vm_id)
+            return
+        if STATE_NAMES.get(report.state) in ("running", "paused", "migrating"):
+            log.error("node runs a copy of a VM that the controller records elsewhere", node=node_name,
+                      vm=row.name, vm_id=vm_id, recorded_on=row.node)
+            return
+        try:
+            await self.node_stub(node_name).DestroyVm(node_pb2.VmRef(vm_id=vm_id), timeout=10)
+        except (grpc.RpcError, E.ControllerError) as exc:
+            log.warning("cannot remove a stale copy of a VM", node=node_name, vm=row.name, vm_id=vm_id,
+                        error=str(exc))
+            return
+        log.warning("removed a stale copy of a VM", node=node_name, vm=row.name, vm_id=vm_id, recorded_on=row.node)
 
     def node_state(self, name: str) -> str:
         node = self.nodes[name]
@@ -260,11 +293,41 @@ class Controller:
         raise E.NotFound(f"no VM named {selector!r}")
 
     def _check_name(self, name: str) -> str:
-        if not name or len(name) > 64 or not all(c.isalnum() or c in "._-" for c in name):
-            raise E.InvalidArgument(f"invalid VM name {name!r}: use letters, digits, '.', '_' or '-'")
+        if not VM_NAME_RE.fullmatch(name):
+            raise E.InvalidArgument(f"invalid VM name {name!r}: up to 64 ASCII letters, digits, '.', '_' or '-', "
+                                    "starting with a letter or digit")
         if any(v.name == name for v in self.vms.values()):
             raise E.AlreadyExists(f"a VM named {name!r} exists already")
+        if name in self.vms:  # a selector is an id or a name: the two must not meet
+            raise E.AlreadyExists(f"{name!r} is the id of VM {self.vms[name].name}; choose another name")
         return name
+
+    @staticmethod
+    def _default_name(base: str, vm_id: str) -> str:
+        """``<image or saved name>-<id prefix>``, made a valid name."""
+        stem = re.sub(r"[^A-Za-z0-9._-]", "-", base.split(".")[0]).lstrip("._-")[:48] or "vm"
+        return f"{stem}-{vm_id[:4]}"
+
+    def _new_vm_id(self) -> str:
+        """A fresh VM id, never one in use as an id or a name."""
+        names = {v.name for v in self.vms.values()}
+        while True:
+            vm_id = uuid.uuid4().hex[:10]
+            if vm_id not in self.vms and vm_id not in names:
+                return vm_id
+
+    async def _admit_row(self, row: VmRow) -> None:
+        """Take ``row`` into the controller's view at once — within the same
+        step as its name check and placement, so a concurrent create sees its
+        name and its place — then into the store; undone if the write fails."""
+        self.vms[row.id] = row
+        self.in_flight.add(row.id)
+        try:
+            await self.store.put_vm(row)
+        except BaseException:
+            self.vms.pop(row.id, None)
+            self.in_flight.discard(row.id)
+            raise
 
     def _decide(self, memory: int, group: str, backend: str, node: str, policy: str,  # type: ignore[no-untyped-def]
                 avoid: str = ""):
@@ -286,14 +349,14 @@ class Controller:
             raise E.InvalidArgument("give the VM some memory")
         if not spec.kernel and not spec.bios:
             raise E.InvalidArgument("a VM needs a kernel image or a firmware image")
-        vm_id = uuid.uuid4().hex[:10]
-        name = self._check_name(spec.name or f"{(spec.image_name or 'vm').split('.')[0]}-{vm_id[:4]}")
-        decision = self._decide(spec.memory_bytes, group, spec.backend, node, policy)
         stored = {}
-        for blob in SPEC_BLOBS:
+        for blob in SPEC_BLOBS:  # first: no await between the name check, the placement and the row
             data = getattr(spec, blob)
             if data:
                 stored[blob] = await self.store.put_image(data)
+        vm_id = self._new_vm_id()
+        name = self._check_name(spec.name or self._default_name(spec.image_name or "vm", vm_id))
+        decision = self._decide(spec.memory_bytes, group, spec.backend, node, policy)
         fields = {f: getattr(spec, f) for f in ("append", "load_address", "disk_bytes", "image_name", "backend")}
         row = VmRow(id=vm_id, name=name, node=decision.node, state="pending",
                     desired="running" if start else "stopped", memory=spec.memory_bytes,
@@ -302,9 +365,7 @@ class Controller:
                     placement={"node": decision.node, "policy": decision.policy, "reasons": decision.reasons,
                                "decided_at": decision.decided_at, "seconds": decision.seconds},
                     created_at=time.time())
-        await self.store.put_vm(row)
-        self.vms[vm_id] = row
-        self.in_flight.add(vm_id)
+        await self._admit_row(row)
         log.info("VM placed", vm_id=vm_id, name=name, node=decision.node, policy=decision.policy)
         request = node_pb2.CreateVmRequest(vm_id=vm_id, start=start, spec=types_pb2.VmSpec(
             name=name, memory_bytes=spec.memory_bytes, kernel=spec.kernel, bios=spec.bios, initrd=spec.initrd,
@@ -412,9 +473,9 @@ class Controller:
             header = await asyncio.to_thread(vmsnap.inspect, path)
         except VmstateError as exc:
             raise E.InvalidArgument(str(exc)) from None
-        vm_id = uuid.uuid4().hex[:10]
-        base = str(header.meta.get("name") or "vm").split(".")[0]
-        name = self._check_name(options.get("name") or f"{base}-{vm_id[:4]}")
+        vm_id = self._new_vm_id()
+        saved_name = str(header.meta.get("name") or "vm")
+        name = self._check_name(options.get("name") or self._default_name(saved_name, vm_id))
         decision = self._decide(header.memory_size, options.get("group", ""), "",
                                 options.get("node", ""), options.get("policy", ""))
         row = VmRow(id=vm_id, name=name, node=decision.node, state="pending",
@@ -424,9 +485,7 @@ class Controller:
                     placement={"node": decision.node, "policy": decision.policy, "reasons": decision.reasons,
                                "decided_at": decision.decided_at, "seconds": decision.seconds},
                     created_at=time.time())
-        await self.store.put_vm(row)
-        self.vms[vm_id] = row
-        self.in_flight.add(vm_id)
+        await self._admit_row(row)
 
         async def upload() -> AsyncIterator[node_pb2.StateChunk]:
             first = True

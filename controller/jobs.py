@@ -44,6 +44,7 @@ class Jobs:
         self.rows: dict[str, JobRow] = {}
         self.tasks: dict[str, asyncio.Task] = {}
         self.watchers: dict[str, set[asyncio.Queue]] = {}
+        self.starting: set[str] = set()  # VMs whose job is being set up (checks done, not yet in rows)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -73,6 +74,10 @@ class Jobs:
         task.add_done_callback(lambda _t, job_id=job.id: self.tasks.pop(job_id, None))
 
     # -- views ----------------------------------------------------------------------------------
+
+    def active_for(self, vm_id: str) -> bool:
+        """Whether a job for ``vm_id`` is under way (or being set up)."""
+        return vm_id in self.starting or any(j.vm_id == vm_id and not j.finished for j in self.rows.values())
 
     def get(self, job_id: str) -> JobRow:
         job = self.rows.get(job_id)
@@ -130,6 +135,16 @@ class Jobs:
         busy = [j for j in self.rows.values() if j.vm_id == vm.id and not j.finished]
         if busy:
             raise E.FailedPrecondition(f"VM {vm.name} is already migrating (job {busy[0].id})")
+        if vm.id in self.starting:  # another request got past the check above and awaits its set-up
+            raise E.FailedPrecondition(f"VM {vm.name} is already migrating (a job is being set up)")
+        self.starting.add(vm.id)
+        try:
+            return await self._start(vm, destination, params)
+        finally:
+            self.starting.discard(vm.id)
+
+    async def _start(self, vm: VmRow, destination: str, params: node_pb2.MigrationParams) -> JobRow:
+        c = self.c
         source = vm.node
         if c.nodes.get(source) is None or c.nodes[source].state != "ready":
             raise E.Unavailable(f"the VM's node {source} is not ready")
@@ -308,9 +323,16 @@ class Jobs:
         return job
 
     async def drain(self, node: str, params: node_pb2.MigrationParams) -> list[JobRow]:
-        """Cordon ``node`` and migrate its VMs away, one after another."""
+        """Cordon ``node`` and migrate its VMs away, one after another. Jobs
+        already under way to or from the node are waited for first: one
+        bringing a VM in would leave it on the drained node, one taking a VM
+        out may yet fail and leave it there."""
         c = self.c
         await c.cordon(node, True)
+        while under_way := [self.tasks[j.id] for j in self.rows.values()
+                            if not j.finished and node in (j.source, j.destination) and j.id in self.tasks]:
+            log.info("drain: waiting for migrations under way", node=node, jobs=len(under_way))
+            await asyncio.wait([asyncio.shield(t) for t in under_way])
         jobs = []
         for vm in [v for v in c.vms.values() if v.node == node and v.state in ("running", "paused")]:
             try:

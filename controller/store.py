@@ -20,6 +20,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, TypeVar
 
+from vmstate.durable import atomic_file
+
 T = TypeVar("T")
 
 SCHEMA_VERSION = 1
@@ -289,12 +291,8 @@ class Store:
         def write() -> None:
             if os.path.exists(path):
                 return
-            tmp = path + ".tmp"
-            with open(tmp, "wb") as f:
+            with atomic_file(path, prefix=".image-") as f:  # a temporary file of its own: uploads may race
                 f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
         await asyncio.to_thread(write)
         return digest
 
