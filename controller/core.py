@@ -41,6 +41,7 @@ STATE_NAMES = {
 }
 STATE_VALUES = {v: k for k, v in STATE_NAMES.items()}
 HOLDING = ("pending", "running", "paused", "migrating")
+FOLLOW_MOVE_SECONDS = 5.0  # a console follower waits this long for a VM that left its node to be recorded elsewhere
 # A VM name: what the CLI can take as an argument (not an option) and a shell
 # need not quote.
 VM_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -514,14 +515,37 @@ class Controller:
         return row
 
     async def stream_console(self, selector: str, offset: int, follow: bool) -> AsyncIterator[node_pb2.ConsoleChunk]:
+        """The VM's console from ``offset``. Following, it follows the VM too:
+        when the VM leaves its node (the node's stream ends, or the node no
+        longer has it) the stream goes on from its new node at the next byte —
+        the console history migrates with the VM, so nothing is lost or
+        repeated. It ends when the VM is deleted."""
         row = self.find_vm(selector)
-        stub = self.node_stub(row.node)
-        try:
-            async for chunk in stub.StreamConsole(node_pb2.StreamConsoleRequest(vm_id=row.id, offset=offset,
-                                                                               follow=follow)):
-                yield chunk
-        except grpc.RpcError as exc:
-            raise rpc_error(exc, f"console of VM {row.name}") from None
+        while True:
+            node = row.node
+            try:
+                async for chunk in self.node_stub(node).StreamConsole(node_pb2.StreamConsoleRequest(
+                        vm_id=row.id, offset=offset, follow=follow)):
+                    offset = chunk.offset + len(chunk.data)
+                    yield chunk
+            except grpc.RpcError as exc:
+                if not follow or exc.code() != grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+                    raise rpc_error(exc, f"console of VM {row.name}") from None
+            if not follow or not await self._moved_from(row, node):
+                return
+
+    async def _moved_from(self, row: VmRow, node: str) -> bool:
+        """Whether ``row``'s VM, which ``node`` no longer has, is recorded on
+        another node (within a few seconds: the record changes before the old
+        node frees its copy, but a node's report may be what is behind)."""
+        deadline = time.monotonic() + FOLLOW_MOVE_SECONDS
+        while self.vms.get(row.id) is row:
+            if row.node != node:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.1)
+        return False  # deleted
 
     async def write_console(self, selector: str, data: bytes) -> int:
         row = self.find_vm(selector)

@@ -50,6 +50,7 @@ RESERVATION_TTL = 60.0
 SAVED_STATE = "saved.vmstate"
 MIGRATING_SLICE = 0.00025  # seconds: the slice of a VM that is migrating out (module docstring)
 LAG = 4  # slices: how far behind the others a VM back from waiting may start (Hypervisor._pick)
+FOLLOW_CHECK_SECONDS = 1.0  # a console follower with no new output checks this often that the VM is still here
 
 
 def _vruntime(vm: Vm) -> float:
@@ -676,9 +677,12 @@ class Hypervisor:
                 continue
             if not follow:
                 return
-            if self.vms.get(vm_id) is not vm:
+            if self.vms.get(vm_id) is not vm:  # it left this node (migrated, destroyed): the follower moves on
                 return
-            await vm.console.wait_beyond(offset)
+            try:  # new output, or a look every second at whether the VM is still here
+                await asyncio.wait_for(vm.console.wait_beyond(offset), FOLLOW_CHECK_SECONDS)
+            except asyncio.TimeoutError:
+                pass
 
     async def drop_migrated(self, vm: Vm) -> None:
         """The VM now lives on another node: free this node's copy."""

@@ -206,6 +206,30 @@ def test_a_destination_that_restarts_before_resuming_hands_the_vm_back(cluster: 
     assert_collector_released(cluster, "node-1")
 
 
+def test_a_console_follower_follows_the_vm_across_migrations(cluster: Cluster) -> None:
+    """`vm console --follow` keeps printing while the VM moves node to node:
+    every byte once, in order, as `vm console` shows afterwards."""
+    cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "talker", "--memory", "32M",
+                "--node", "node-1", "--set", "iterations=0")
+    follower = subprocess.Popen([*CLI, "vm", "console", "talker", "--follow"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=cluster.env)
+    try:
+        cluster.wait(lambda: cluster.run("vm", "console", "talker").stdout.count("iter=") >= 3, what="talker talks")
+        cluster.run("migrate", "talker", "node-2")
+        cluster.run("migrate", "talker", "node-3")
+        after = cluster.run("vm", "console", "talker").stdout.count("iter=")
+        cluster.wait(lambda: cluster.run("vm", "console", "talker").stdout.count("iter=") >= after + 3,
+                     what="talker talks on node-3")
+        shown = cluster.run("vm", "console", "talker").stdout
+        time.sleep(2)  # the follower catches up
+    finally:
+        follower.terminate()
+        followed, errors = follower.communicate(timeout=30)
+    final = cluster.run("vm", "console", "talker").stdout
+    assert len(followed) >= len(shown), (len(followed), len(shown), errors)  # it went on after the moves
+    assert final.startswith(followed), errors  # each byte once, in order
+
+
 HOT = ["--set", "iterations=0", "--set", "working_set_pages=4096", "--set", "writes_per_iteration=512"]
 
 
