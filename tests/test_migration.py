@@ -112,6 +112,8 @@ def test_cancel_or_failure_before_handover_leaves_the_vm_on_its_source(cluster: 
     node3 = next(n for n in cluster.config["nodes"] if n["name"] == "node-3")
     os.kill(node3["pid"], signal.SIGKILL)
     cluster.wait(lambda: cluster.json("job", "show", job)["status"] == "failed", what="fails")  # type: ignore[index]
+    error = cluster.json("job", "show", job)["error"]  # type: ignore[index]
+    assert "destination" in error and "Unexpected" not in error, error  # said, not a stray exception's repr
     assert_running_on(cluster, "stay", "node-1")
     free = {n["name"]: int(n["free"]["memory_bytes"]) for n in cluster.json("node", "list")}  # type: ignore[union-attr]
     assert free["node-2"] == 2 << 30  # the cancelled jobs' reservations were released

@@ -241,7 +241,11 @@ class Migrations:
             msg = wire.first_message(request.job_id, request.reservation_id, self.hv.config.name, frames)
         else:
             msg = wire.frames_message(frames)
-        await out.call.write(msg)
+        try:
+            await out.call.write(msg)
+        except asyncio.InvalidStateError:  # grpc.aio: the call already ended (the destination went away)
+            details = await out.call.details() or f"status {(await out.call.code()).name}"
+            raise MigrationAborted(f"destination: the stream ended ({details})") from None
         out.sent_bytes += sum(len(f) for f in frames)
 
     def _check_alive(self, out: Outgoing) -> None:
