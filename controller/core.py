@@ -332,6 +332,9 @@ class Controller:
 
     def _decide(self, memory: int, group: str, backend: str, node: str, policy: str,  # type: ignore[no-untyped-def]
                 avoid: str = ""):
+        if node and node not in self.nodes:
+            known = ", ".join(sorted(self.nodes)) or "none registered"
+            raise E.NotFound(f"no node named {node!r} (nodes: {known})")
         try:
             decision = place(Request(memory=memory, group=group, backend=backend, node=node,
                                      policy=policy or "spread", avoid=avoid), self.node_views())
@@ -472,8 +475,8 @@ class Controller:
         """A new VM from the vmstate file at ``path`` (an upload; the caller removes it)."""
         try:
             header = await asyncio.to_thread(vmsnap.inspect, path)
-        except VmstateError as exc:
-            raise E.InvalidArgument(str(exc)) from None
+        except VmstateError as exc:  # about the upload: name it as the user knows it
+            raise E.InvalidArgument(str(exc).replace(path, "the uploaded file")) from None
         vm_id = self._new_vm_id()
         saved_name = str(header.meta.get("name") or "vm")
         name = self._check_name(options.get("name") or self._default_name(saved_name, vm_id))

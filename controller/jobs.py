@@ -207,6 +207,8 @@ class Jobs:
             return
         c.in_flight.add(vm.id)
         vm.node = job.destination
+        vm.placement = {"node": job.destination, "policy": "migration", "decided_at": time.time(), "seconds": 0.0,
+                        "reasons": [f"migrated from {job.source} by job {job.id}"]}
         vm.state = "running"
         job.status = "handover"
         t_commit = time.time()
@@ -278,6 +280,8 @@ class Jobs:
         vm = c.vms.get(job.vm_id)
         if vm is not None:
             vm.node = job.source
+            vm.placement = {"node": job.source, "policy": "migration", "decided_at": time.time(), "seconds": 0.0,
+                            "reasons": [f"handed back by job {job.id}: {job.destination} lost its copy"]}
             await c.store.commit_migration(job, vm)
         else:
             await c.store.put_job(job)

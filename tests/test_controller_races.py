@@ -123,3 +123,21 @@ def test_a_stale_copy_of_a_vm_on_a_node_it_left_is_removed(cluster: Cluster) -> 
             time.sleep(0.2)
     cluster.run("migrate", "m", "node-1")  # and the VM can come back
     assert cluster.vms()["m"]["vm"]["node"] == "node-1"
+
+
+def test_unknown_nodes_are_not_found_and_placement_follows_migrations(cluster: Cluster, tmp_path: Path) -> None:
+    proc = cluster.run("vm", "create", "--image", guest("hello"), "--node", "nosuch", check=False)
+    assert proc.returncode == 3 and "no node named 'nosuch'" in proc.stderr, proc.stderr
+    cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "w", "--memory", "16M", "--node", "node-1",
+                "--set", "iterations=0")
+    cluster.wait(lambda: cluster.vms()["w"]["vm"]["state"] == "VM_STATE_RUNNING", what="w runs")
+    proc = cluster.run("migrate", "w", "nosuch", check=False)
+    assert proc.returncode == 3 and "no node named 'nosuch'" in proc.stderr, proc.stderr
+    cluster.run("migrate", "w", "node-3")
+    shown = cluster.json("vm", "show", "w")
+    assert shown["placement"]["node"] == "node-3", shown  # type: ignore[index]
+    assert "migrated from node-1" in shown["placement"]["reasons"][0]  # type: ignore[index]
+    junk = tmp_path / "junk.vmstate"
+    junk.write_bytes(b"not a snapshot at all")
+    proc = cluster.run("vm", "restore", str(junk), check=False)
+    assert proc.returncode == 2 and "the uploaded file" in proc.stderr and "incoming" not in proc.stderr, proc.stderr
