@@ -35,6 +35,9 @@ log = structlog.get_logger("controller.jobs")
 RESERVATION_TTL = 3600
 RETRY_SECONDS = 1.0
 ROLL_FORWARD_ATTEMPTS = 60
+MAX_RETRY_SECONDS = 10.0
+# A node that does not answer at all (down, restarting, cut off): not an answer about the job.
+UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 ACTIVE = ("setup", "active", "stop-and-copy", "verified")
 
 
@@ -230,7 +233,8 @@ class Jobs:
         if job.stats:
             stats.ParseFromString(job.stats)
         try:
-            for attempt in range(ROLL_FORWARD_ATTEMPTS):
+            attempt = 0
+            while True:  # until the destination answers (a long outage only delays it: see below)
                 try:
                     finished = await c.node_stub(job.destination).FinishMigration(
                         node_pb2.FinishMigrationRequest(job_id=job.id, commit=True, vm_id=job.vm_id))
@@ -246,13 +250,22 @@ class Jobs:
                         job.stats = stats.SerializeToString()
                         await self._hand_back(job, exc.details() or "the destination lost its copy")
                         return
-                    if attempt == ROLL_FORWARD_ATTEMPTS - 1:
-                        why = exc.details() if isinstance(exc, grpc.RpcError) else str(exc)
+                    why = exc.details() if isinstance(exc, grpc.RpcError) else str(exc)
+                    unreachable = isinstance(exc, E.Unavailable) or (
+                        isinstance(exc, grpc.RpcError) and exc.code() in UNREACHABLE)
+                    attempt += 1
+                    if not unreachable and attempt >= ROLL_FORWARD_ATTEMPTS:
                         job.stats = stats.SerializeToString()
                         await self._save(job, "failed", f"hand-over incomplete: the destination did not resume "
                                                         f"the VM ({why})")
                         return
-                    await asyncio.sleep(RETRY_SECONDS)
+                    # Unreachable, the destination may be running the VM (a lost answer) or may come
+                    # back without it (NOT_FOUND above): either way only its answer settles it, and
+                    # the source keeps its paused copy meanwhile. Retry, less often as it lasts.
+                    if attempt % ROLL_FORWARD_ATTEMPTS == 0:
+                        log.warning("hand-over waits for the destination", job_id=job.id, vm=job.vm_name,
+                                    destination=job.destination, attempts=attempt, error=why)
+                    await asyncio.sleep(min(RETRY_SECONDS * 2 ** min(attempt // 10, 4), MAX_RETRY_SECONDS))
             for attempt in range(ROLL_FORWARD_ATTEMPTS):
                 try:
                     await c.node_stub(job.source).FinishMigration(  # the downtime: the source learns from it
