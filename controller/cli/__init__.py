@@ -56,7 +56,7 @@ def _main(argv: list[str] | None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
-        where = f"caravan {exc.ctx.info_name}" if exc.ctx is not None and exc.ctx.parent is not None else "caravan"
+        where = exc.ctx.command_path if exc.ctx is not None else "caravan"  # "caravan vm create"
         click.echo(f"{where}: {exc.format_message()} (see --help)", err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

@@ -10,8 +10,14 @@ import grpc
 from caravan import controller_pb2
 from controller.client import Client, ClientError, ClusterConfig, cluster_dir
 from controller.cluster import UpOptions, down, pid_alive, up
+from controller.core import ControllerConfig
+from node.machine.machine import BACKENDS
+from node.machine.memory import MIN_RAM
 
+from .options import NumberType, SizeType
 from .output import emit_json, output_option, table
+
+HEARTBEAT_SECONDS = ControllerConfig.heartbeat_seconds  # the controller's default, which `cluster up` keeps
 
 dir_option = click.option("--dir", "directory", default=None, type=click.Path(file_okay=False),
                           help="Cluster directory (default ./.caravan, or $CARAVAN_DIR).")
@@ -23,20 +29,24 @@ def cluster_group() -> None:
 
 
 @cluster_group.command("up")
-@click.option("--nodes", "count", type=int, default=3, show_default=True, help="How many nodes.")
+@click.option("--nodes", "count", type=click.IntRange(min=1), default=3, show_default=True, help="How many nodes.")
 @dir_option
-@click.option("--capacity-memory", default="2G", show_default=True, help="Memory each node offers to VMs.")
-@click.option("--capacity-vcpus", type=int, default=8, show_default=True, help="vCPU slots per node.")
-@click.option("--backend", default="interp", show_default=True, help="Execution backend of the nodes.")
-@click.option("--node-timeout", type=float, default=5.0, show_default=True,
-              help="Seconds without a heartbeat before a node is down.")
+@click.option("--capacity-memory", type=SizeType(min=MIN_RAM), default="2G", show_default=True,
+              help="Memory each node offers to VMs (at least 1M).")
+@click.option("--capacity-vcpus", type=click.IntRange(min=1), default=8, show_default=True, help="vCPU slots per node.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="interp", show_default=True,
+              help="Execution backend of the nodes.")
+@click.option("--node-timeout", type=NumberType(min=HEARTBEAT_SECONDS, min_open=True), default=5.0, show_default=True,
+              help=f"Seconds without a heartbeat before a node is down (more than the {HEARTBEAT_SECONDS:g} s "
+                   "heartbeat interval).")
 @click.option("--insecure", is_flag=True, help="No TLS (debugging only).")
 @output_option
-def up_command(count: int, directory: str | None, capacity_memory: str, capacity_vcpus: int, backend: str,
+def up_command(count: int, directory: str | None, capacity_memory: int, capacity_vcpus: int, backend: str,
                node_timeout: float, insecure: bool, output: str) -> None:
     """Start a controller and NODES nodes in the background and wait until all are ready."""
     directory = cluster_dir(directory)
-    config = up(directory, UpOptions(nodes=count, insecure=insecure, capacity_memory=capacity_memory,
+    # Every option was checked as the command line was parsed: nothing starts with one a member would refuse.
+    config = up(directory, UpOptions(nodes=count, insecure=insecure, capacity_memory=str(capacity_memory),
                                      capacity_vcpus=capacity_vcpus, backend=backend, node_timeout=node_timeout))
     _show(config, output)
 

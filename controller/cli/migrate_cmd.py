@@ -12,9 +12,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from caravan import controller_pb2, node_pb2
 from controller.client import Client, ClusterConfig, cluster_dir, fail
+from node.migration.source import Params
 
 from . import signals
-from .options import SIZE
+from .errors import CliError
+from .options import SIZE, U32_MAX, NumberType, WholeNumberType
 from .output import emit_json, message, output_option, table
 
 dir_option = click.option("--dir", "directory", default=None, type=click.Path(file_okay=False),
@@ -23,26 +25,44 @@ MIB = 1 << 20
 
 
 def params_options(fn):  # type: ignore[no-untyped-def]
+    """The migration parameters (MigrationParams), each checked against its
+    protobuf field's range and the source's rules (node/migration/source.py
+    ``Params``) when the command line is parsed."""
     for decorator in reversed([
-        click.option("--downtime-ms", type=float, default=50, show_default=True,
-                     help="Stop iterating when the expected downtime is under this."),
+        click.option("--downtime-ms", type=WholeNumberType(1, U32_MAX, "milliseconds"), default=50,
+                     show_default=True, help="Stop iterating when the expected downtime is under this "
+                                             "(whole milliseconds, at least 1)."),
         click.option("--max-bandwidth", type=SIZE, default=None, help="Cap the transfer rate (bytes/s, e.g. 100M)."),
         click.option("--auto-converge", is_flag=True, help="Throttle the guest when rounds stop shrinking."),
-        click.option("--max-rounds", type=int, default=0, help="At most this many pre-copy rounds (then --on-timeout)."),
-        click.option("--timeout", type=float, default=0, help="Give up iterating after this many seconds."),
-        click.option("--on-timeout", type=click.Choice(["abort", "force"]), default="abort", show_default=True,
-                     help="At the timeout: abort (VM stays) or force stop-and-copy."),
+        click.option("--max-rounds", type=click.IntRange(0, U32_MAX), default=0,
+                     help="At most this many pre-copy rounds (then --on-timeout; 0: no limit)."),
+        click.option("--timeout", type=NumberType(min=0), default=0,
+                     help="Give up iterating after this many seconds (0: no limit)."),
+        click.option("--on-timeout", type=click.Choice(["abort", "force"]), default=None,
+                     help="At the timeout or --max-rounds: abort (VM stays; the default) or force stop-and-copy."),
         click.option("--compress", type=click.Choice(["zstd"]), default=None, help="Compress pages with zstd."),
     ]):
         fn = decorator(fn)
     return fn
 
 
-def make_params(downtime_ms: float, max_bandwidth: int | None, auto_converge: bool, max_rounds: int,
-                timeout: float, on_timeout: str, compress: str | None) -> node_pb2.MigrationParams:
-    return node_pb2.MigrationParams(downtime_ms=int(downtime_ms), max_bandwidth=max_bandwidth or 0,
-                                    auto_converge=auto_converge, max_rounds=max_rounds, timeout_seconds=timeout,
-                                    on_timeout=on_timeout, compress=compress or "")
+def make_params(downtime_ms: int, max_bandwidth: int | None, auto_converge: bool, max_rounds: int,
+                timeout: float, on_timeout: str | None, compress: str | None) -> node_pb2.MigrationParams:
+    """The parameters as the source takes them, or a :class:`CliError` (exit 2)
+    saying what is wrong. ``downtime_ms`` is whole milliseconds (the field is
+    a uint32, and 0 there means "the default 50 ms"): it is never rounded."""
+    if on_timeout is not None and not timeout and not max_rounds:
+        raise CliError("--on-timeout needs --timeout or --max-rounds (without a limit there is no timeout to act on)")
+    if isinstance(downtime_ms, float) and not downtime_ms.is_integer():
+        raise CliError(f"--downtime-ms {downtime_ms}: give whole milliseconds")
+    try:  # the source's own rules, so that a job is never started only to fail on them
+        Params(downtime_ms=downtime_ms, max_bandwidth=max_bandwidth or 0, auto_converge=auto_converge,
+               max_rounds=max_rounds, timeout=timeout, on_timeout=on_timeout or "abort", compress=compress or "")
+        return node_pb2.MigrationParams(downtime_ms=int(downtime_ms), max_bandwidth=max_bandwidth or 0,
+                                        auto_converge=auto_converge, max_rounds=max_rounds, timeout_seconds=timeout,
+                                        on_timeout=on_timeout or "abort", compress=compress or "")
+    except ValueError as exc:  # a value out of a field's range, from a caller that skipped the option types
+        raise CliError(f"migration parameters: {exc}") from None
 
 
 def summary(job: controller_pb2.Job, console: Console | None = None) -> None:
@@ -97,8 +117,8 @@ def watch(client: Client, job: controller_pb2.Job, output: str, console: Console
 @click.option("--detach", is_flag=True, help="Start the job and return its id.")
 @dir_option
 @output_option
-def migrate_command(vm: str, node: str, downtime_ms: float, max_bandwidth: int | None, auto_converge: bool,
-                    max_rounds: int, timeout: float, on_timeout: str, compress: str | None, detach: bool,
+def migrate_command(vm: str, node: str, downtime_ms: int, max_bandwidth: int | None, auto_converge: bool,
+                    max_rounds: int, timeout: float, on_timeout: str | None, compress: str | None, detach: bool,
                     directory: str | None, output: str) -> None:
     """Live-migrate VM to NODE (placement chooses when NODE is omitted)."""
     params = make_params(downtime_ms, max_bandwidth, auto_converge, max_rounds, timeout, on_timeout, compress)
@@ -203,8 +223,8 @@ def job_cancel_command(job_id: str, directory: str | None) -> None:
 @params_options
 @dir_option
 @output_option
-def drain_command(name: str, downtime_ms: float, max_bandwidth: int | None, auto_converge: bool, max_rounds: int,
-                  timeout: float, on_timeout: str, compress: str | None, directory: str | None, output: str) -> None:
+def drain_command(name: str, downtime_ms: int, max_bandwidth: int | None, auto_converge: bool, max_rounds: int,
+                  timeout: float, on_timeout: str | None, compress: str | None, directory: str | None, output: str) -> None:
     """Migrate every VM off a node (placement picks targets) and cordon it."""
     params = make_params(downtime_ms, max_bandwidth, auto_converge, max_rounds, timeout, on_timeout, compress)
     with Client(ClusterConfig.load(cluster_dir(directory)), timeout=3600) as client:

@@ -12,15 +12,18 @@ import grpc
 from caravan import controller_pb2, types_pb2
 from controller.client import Client, ClusterConfig, cluster_dir, fail
 from node.guestconfig import GuestConfigError, patch
+from node.machine.board import DRAM_BASE
+from node.machine.memory import MIN_RAM, PAGE_SIZE
 
 from .errors import CliError
-from .options import INT, SIZE
+from .options import SIZE, U64_MAX, IntType, SizeType
 from .output import ago, emit_json, message, output_option, size, table
 
 dir_option = click.option("--dir", "directory", default=None, type=click.Path(file_okay=False),
                           help="Cluster directory (default ./.caravan, or $CARAVAN_DIR).")
 
 CTRL_RBRACKET = 0x1D
+MAX_SHARES = 1 << 16  # what a node accepts (node/hypervisor.py create_vm); 0 is not "the default" here
 
 
 def client_for(directory: str | None) -> Client:
@@ -66,14 +69,17 @@ def vm_group() -> None:
 @vm_group.command("create")
 @click.option("--image", required=True, type=click.Path(dir_okay=False), help="Kernel image (ELF, or raw with --load-address).")
 @click.option("--name", default="", help="VM name (default: image name and a suffix).")
-@click.option("--memory", type=SIZE, default="64M", show_default=True, help="Guest RAM.")
+@click.option("--memory", type=SizeType(min=MIN_RAM, multiple=PAGE_SIZE), default="64M", show_default=True,
+              help="Guest RAM (at least 1M, a multiple of 4K).")
 @click.option("--node", default="", help="Place on this node (placement still checks it fits).")
-@click.option("--shares", type=int, default=1024, show_default=True, help="CPU shares.")
+@click.option("--shares", type=click.IntRange(1, MAX_SHARES), default=1024, show_default=True,
+              help=f"CPU shares (1 to {MAX_SHARES}).")
 @click.option("--group", default="", help="Anti-affinity group: at most one VM of a group per node.")
 @click.option("--policy", type=click.Choice(["spread", "pack"]), default="spread", show_default=True)
 @click.option("--bios", type=click.Path(dir_okay=False), default=None, help="Firmware (like QEMU's -bios).")
 @click.option("--append", default="", help="Kernel command line.")
-@click.option("--load-address", type=INT, default=None, help="Load address of a raw image.")
+@click.option("--load-address", type=IntType(min=DRAM_BASE, max=U64_MAX), default=None,
+              help=f"Load address of a raw image (in guest RAM, which starts at {DRAM_BASE:#x}).")
 @click.option("--disk-size", type=SIZE, default=None, help="Give the VM a blank virtio-blk disk of this size.")
 @click.option("--backend", default="", help="Require nodes with this execution backend.")
 @click.option("--set", "settings", multiple=True, metavar="FIELD=VALUE",
@@ -202,7 +208,8 @@ _simple("rm", "DeleteVm", "delete")
 @vm_group.command("console")
 @click.argument("vm")
 @click.option("--follow", "-f", is_flag=True, help="Keep streaming new output (Ctrl-C, or Ctrl-] with a terminal).")
-@click.option("--offset", type=int, default=0, help="Start at this byte of the console history.")
+@click.option("--offset", type=click.IntRange(0, U64_MAX), default=0,
+              help="Start at this byte of the console history.")
 @dir_option
 def console_command(vm: str, follow: bool, offset: int, directory: str | None) -> None:
     """Print a VM's console output (its whole history, or from --offset).
