@@ -454,6 +454,10 @@ class Hypervisor:
     def _boot(self, vm: Vm) -> None:
         try:
             vm.boot()
+        except (VmstateError, StateError) as exc:  # the boot media kept on this node (Vm.boot)
+            raise FailedPrecondition(
+                f"VM {vm.vm_id} cannot boot from the boot media it came to node {self.config.name} with: "
+                f"{exc}; restore it from a snapshot or create it again") from None
         except (ConfigError, ImageError, DiskError, ValueError) as exc:
             raise InvalidArgument(f"VM {vm.vm_id} cannot boot: {exc}") from None
         vm.phase = Phase.RUNNING
@@ -598,7 +602,7 @@ class Hypervisor:
             vm_id=vm_id, name=name or str(meta.get("name") or vm_id), memory=memory,
             shares=shares or int(meta.get("shares") or DEFAULT_SHARES),
             backend=self.config.backend, image_name=str(meta.get("name") or ""), disk=has_disk,
-            created_at=time.time(), generation=int(meta.get("generation") or 0) + 1,
+            boot_media=True, created_at=time.time(), generation=int(meta.get("generation") or 0) + 1,
             desired="running" if start else "stopped")
         try:
             async with self._store_lock(vm_id):
@@ -610,6 +614,12 @@ class Hypervisor:
                     disk, definition.backend)
             except (VmstateError, StateError) as exc:
                 raise InvalidArgument(str(exc)) from None
+            try:  # what a start after it powers off boots (Vm.boot)
+                await durable.in_thread(self.store.save_boot_media, vm_id, restored.machine.config_state(),
+                                        restored.machine.boot_segments())
+            except BaseException:
+                restored.machine.close()
+                raise
             vm = Vm(definition, self.store, ConsoleBuffer(self.config.console_limit))
             if restored.console is not None:
                 vm.console = ConsoleBuffer(self.config.console_limit, int(meta.get("console_start", 0)),

@@ -5,6 +5,8 @@
 DATA/node.json                 the node's identity
 DATA/vms/<id>/vm.json          the definition (written atomically)
 DATA/vms/<id>/kernel|bios|initrd   boot images, the node's own copies
+DATA/vms/<id>/boot.vmstate     boot media of a VM that came by migration or restore
+                               (vmstate/bootmedia.py): what it cold-boots from
 DATA/vms/<id>/disk.img         the VM's disk (the only host file it can reach)
 DATA/vms/<id>/saved.vmstate    state saved at node shutdown (managed save)
 DATA/snapshots/                where relative snapshot paths go
@@ -23,10 +25,14 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
+from vmstate import bootmedia
 from vmstate.durable import atomic_file
+
+from .machine.loader import Segment
 
 VM_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEFINITION_VERSION = 1
+BOOT_MEDIA = "boot.vmstate"
 
 
 @dataclass
@@ -43,6 +49,9 @@ class VmDefinition:
     bios: bool = False
     initrd: bool = False
     disk: bool = False
+    # Boots from BOOT_MEDIA (the machine record and boot segments it arrived
+    # with) instead of kernel/bios/initrd: it came by migration or restore.
+    boot_media: bool = False
     created_at: float = 0.0
     generation: int = 1
     # What the node should do with it after a restart: "stopped" or "running".
@@ -100,6 +109,15 @@ class Store:
             f.flush()
             os.fsync(f.fileno())
         return path
+
+    def save_boot_media(self, vm_id: str, machine_config: dict[str, Any], segments: list[Segment]) -> None:
+        """Keep what the VM cold-boots from when it has no boot images: its
+        machine record and boot segments (``Machine.config_state()``,
+        ``Machine.boot_segments()``), durably (vmstate/bootmedia.py)."""
+        bootmedia.save(self.path(vm_id, BOOT_MEDIA), machine_config, segments, {"vm_id": vm_id})
+
+    def load_boot_media(self, vm_id: str, max_memory: int) -> tuple[dict[str, Any], list[Segment]]:
+        return bootmedia.load(self.path(vm_id, BOOT_MEDIA), max_memory)
 
     def remove(self, vm_id: str) -> None:
         shutil.rmtree(self.vm_dir(vm_id), ignore_errors=True)

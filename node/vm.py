@@ -79,25 +79,30 @@ class Vm:
     # -- machine lifecycle -------------------------------------------------------------
 
     def boot(self) -> None:
-        """A fresh machine from the VM's boot images (power on)."""
+        """A fresh machine from the VM's boot images (power on) — or, for a VM
+        that came by migration or restore, from the boot media it came with."""
         d = self.definition
         store = self.store
-        config = MachineConfig(
-            memory_size=d.memory,
-            kernel=store.path(d.vm_id, "kernel") if d.kernel else None,
-            bios=store.path(d.vm_id, "bios") if d.bios else None,
-            initrd=store.path(d.vm_id, "initrd") if d.initrd else None,
-            append=d.append,
-            load_address=d.load_address,
-            disk=store.path(d.vm_id, "disk.img") if d.disk else None,
-            backend=d.backend,
-        )
-        machine = Machine(config)
-        try:
-            machine.boot()
-        except BaseException:
-            machine.close()
-            raise
+        disk = store.path(d.vm_id, "disk.img") if d.disk else None
+        if d.boot_media:
+            config_state, segments = store.load_boot_media(d.vm_id, d.memory)
+            machine = Machine.cold_boot(config_state, segments, disk, d.backend)
+        else:
+            machine = Machine(MachineConfig(
+                memory_size=d.memory,
+                kernel=store.path(d.vm_id, "kernel") if d.kernel else None,
+                bios=store.path(d.vm_id, "bios") if d.bios else None,
+                initrd=store.path(d.vm_id, "initrd") if d.initrd else None,
+                append=d.append,
+                load_address=d.load_address,
+                disk=disk,
+                backend=d.backend,
+            ))
+            try:
+                machine.boot()
+            except BaseException:
+                machine.close()
+                raise
         self.attach(machine)
 
     def attach(self, machine: Machine) -> None:

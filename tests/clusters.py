@@ -43,6 +43,16 @@ class Cluster:
                 raise TimeoutError(what)
             time.sleep(0.2)
 
+    def wait_powered_off(self, vm: str, runs: int, marker: str, timeout: float = 120) -> str:
+        """Wait until ``vm`` has powered off after its ``runs``-th boot (its
+        guest prints ``marker`` once per run, at the end); its console."""
+        def done() -> bool:
+            record = self.vms()[vm]["vm"]
+            return (record["state"] == "VM_STATE_STOPPED" and bool(record.get("state_digest"))
+                    and self.run("vm", "console", vm).stdout.count(marker) == runs)
+        self.wait(done, timeout=timeout, what=f"{vm} powers off after boot {runs}")
+        return self.run("vm", "console", vm).stdout
+
     def node_metric(self, node: str, name: str) -> dict[str, float]:
         """A node's Prometheus samples named ``name``, by their label text."""
         port = next(n["metrics_port"] for n in self.config["nodes"] if n["name"] == node)

@@ -174,6 +174,29 @@ def test_cluster_down_and_up_keeps_running_vms(cluster: Cluster) -> None:
     assert console.count("dirtier start") == 1  # resumed, not rebooted
 
 
+def test_a_restored_vm_boots_again_after_it_powers_off(cluster: Cluster, tmp_path: Path) -> None:
+    """A VM restored from a snapshot came as state, not as boot images; once
+    it powers off, a start boots it again exactly as the VM it was saved from
+    — also after its node restarted (what it boots from is on disk)."""
+    cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "orig", "--memory", "32M",
+                "--node", "node-1", "--set", "iterations=3000", "--set", "report_every=500")
+    snap = tmp_path / "orig.vmstate"
+    cluster.run("vm", "snapshot", "orig", str(snap))
+    cluster.run("vm", "restore", str(snap), "--name", "copy")
+    first = cluster.wait_powered_off("orig", 1, "dirtier done")
+    assert cluster.wait_powered_off("copy", 1, "dirtier done") == first
+    cluster.run("cluster", "down")
+    cluster.run("cluster", "up", "--nodes", "3", "--node-timeout", "2")
+    for name in ("orig", "copy"):  # consoles start empty on a restarted node
+        cluster.run("vm", "start", name)
+    again = cluster.wait_powered_off("orig", 1, "dirtier done")
+    assert again == first
+    assert cluster.wait_powered_off("copy", 1, "dirtier done") == again
+    orig, copy = cluster.vms()["orig"]["vm"], cluster.vms()["copy"]["vm"]
+    assert copy["state_digest"] == orig["state_digest"]
+    assert copy["exit_code"] == orig["exit_code"] == 0
+
+
 def test_a_cluster_that_fails_to_start_leaves_nothing_running(tmp_path: Path) -> None:
     """`cluster up` whose nodes cannot start stops the controller it started
     (it stayed running, with no node, and nothing recorded it)."""

@@ -88,6 +88,35 @@ def test_round_trip_migration_is_bit_identical(cluster: Cluster, tmp_path: Path)
     assert "downtime" in summary and "ROUND" in summary
 
 
+def test_a_migrated_vm_boots_again_as_it_did_on_its_first_node(cluster: Cluster, tmp_path: Path) -> None:
+    """A VM migrated while it runs arrives as state, not as boot images; once
+    it powers off on its new node, a start boots it again exactly as the same
+    VM that never moved: same console bytes, same final state."""
+    settings = {"iterations": 3000, "working_set_pages": 256, "report_every": 500}
+    image = tmp_path / "dirtier.elf"
+    image.write_bytes(patch(Path(guest("dirtier")).read_bytes(), "dirtier", settings))
+    for name, node in (("short-still", "node-3"), ("short-mover", "node-1")):
+        cluster.run("vm", "create", "--image", str(image), "--name", name, "--memory", "32M", "--node", node)
+    job = cluster.json("migrate", "short-mover", "node-2")
+    assert job["status"] == "completed", job  # type: ignore[index]
+    first = cluster.wait_powered_off("short-mover", 1, "dirtier done")
+    assert first == cluster.wait_powered_off("short-still", 1, "dirtier done")
+    for name in ("short-still", "short-mover"):
+        cluster.run("vm", "start", name)
+    again = cluster.wait_powered_off("short-mover", 2, "dirtier done")
+    assert node_of(cluster, "short-mover") == "node-2"
+    assert again == cluster.wait_powered_off("short-still", 2, "dirtier done")
+    assert again.startswith(first) and again.count("dirtier done") == 2
+    still, mover = cluster.vms()["short-still"]["vm"], cluster.vms()["short-mover"]["vm"]
+    assert mover["state_digest"] == still["state_digest"]
+    assert mover["exit_code"] == still["exit_code"] == 0
+    # What it boots from is on the node's disk, and goes with the VM.
+    vm_dir = cluster.dir / "nodes" / "node-2" / "vms" / mover["vm_id"]
+    assert (vm_dir / "boot.vmstate").is_file()
+    cluster.run("vm", "rm", "short-mover")
+    assert not vm_dir.exists()
+
+
 def test_cancel_or_failure_before_handover_leaves_the_vm_on_its_source(cluster: Cluster) -> None:
     cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "stay", "--memory", "256M",
                 "--node", "node-1", "--set", "iterations=0", "--set", "working_set_pages=32768",

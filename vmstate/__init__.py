@@ -8,6 +8,9 @@ One codec for snapshot files and migration streams:
   zstd) and the canonical memory digest
 * :mod:`.snapshot` — snapshot files: atomic save, validating streaming load,
   copy-on-write mmap restore, inspect/verify, the machine state digest
+* :mod:`.bootmedia` — boot media files: the config section alone (machine
+  record and boot segments), what a VM that came by migration or restore
+  cold-boots from
 * :mod:`.errors` — the refusals
 
 ``FORMAT.md`` beside this file is the format and its compatibility policy.

@@ -355,6 +355,28 @@ class Machine:
             machine.watch_tohost(int(tohost))
         return machine
 
+    @classmethod
+    def cold_boot(cls, state: dict, boot_segments: list[Segment], disk: str | None,
+                  backend: str = "interp") -> "Machine":
+        """A machine powered on from a config record and boot segments (a VM
+        that came by migration or restore: vmstate/bootmedia.py) exactly as
+        :meth:`boot` powers one on from image files: the same images, device
+        tree and reset ROM in place, the hart at the reset vector, every
+        device at reset. The disk keeps its contents, as across a reboot."""
+        machine = cls.from_config_state(state, boot_segments, disk, backend)
+        layout, ram = machine.layout, machine.ram
+        try:
+            for image in layout.images:
+                machine._check_fits(image)
+            if not ram.base <= layout.fdt_addr <= ram.base + ram.size - len(layout.dtb):
+                raise ImageError(f"the device tree at {layout.fdt_addr:#x} lies outside RAM")
+            machine._check_overlap(layout)
+        except ImageError as exc:
+            machine.close()
+            raise StateError(f"the saved boot layout does not fit the machine: {exc}") from None
+        machine._place(layout)
+        return machine
+
     def restore_states(self, hart: dict, devices: dict[str, dict]) -> None:
         """Restore hart and device records (after from_config_state)."""
         self.hart.from_state(hart)

@@ -663,7 +663,7 @@ class Incoming:
         self.definition = VmDefinition(
             vm_id=vm_id, name=str(meta.get("name") or vm_id), memory=memory,
             shares=int(meta.get("shares") or 1024), backend=hv.config.backend,
-            image_name=str(meta.get("image_name") or ""), disk=disk is not None, created_at=now,
+            image_name=str(meta.get("image_name") or ""), disk=disk is not None, boot_media=True, created_at=now,
             generation=int(meta.get("generation") or 1), migrating_in=self.job_id)
         self._layout = (machine_config, boot, disk_size)
         self.resident = self._resident_runs(header.get("resident"), memory >> PAGE_SHIFT)
@@ -718,6 +718,8 @@ class Incoming:
             try:
                 if machine.ram.size != definition.memory:
                     raise ProtocolError("the machine description and the header disagree on memory size")
+                # What a start after it powers off here boots (Vm.boot).
+                hv.store.save_boot_media(vm_id, machine.config_state(), machine.boot_segments())
                 for first, count in runs:
                     if not hostmem.populate(machine.ram.data, first << PAGE_SHIFT, count << PAGE_SHIFT):
                         break
