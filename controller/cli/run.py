@@ -31,7 +31,8 @@ from .options import INT, SIZE
 @click.option("--bios", type=click.Path(dir_okay=False), default=None,
               help="Firmware loaded at 0x80000000 (like QEMU's -bios).")
 @click.option("--kernel", type=click.Path(dir_okay=False), default=None,
-              help="Payload image (like QEMU's -kernel); IMAGE is the same thing.")
+              help="Payload image (like QEMU's -kernel: an ELF, or a raw binary placed where QEMU places it). "
+                   "IMAGE is the same, but a raw IMAGE needs --load-address (a guard against running the wrong file).")
 @click.option("--initrd", type=click.Path(dir_okay=False), default=None, help="Initial ramdisk.")
 @click.option("--append", default=None, help="Kernel command line (/chosen/bootargs).")
 @click.option("--disk", type=click.Path(dir_okay=False), default=None,
