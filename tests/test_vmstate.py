@@ -3,10 +3,14 @@ bit-identically; refuse every kind of bad input cleanly."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import struct
+import subprocess
+import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -376,3 +380,202 @@ def test_atomic_files_hold_the_old_contents_or_the_new_never_a_mix(tmp_path: Pat
     plain = tmp_path / "plain"
     plain.write_text("x")
     assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+
+
+# -- verify refuses what restore refuses ------------------------------------------------------
+
+def _reseal(data: bytes, edit) -> bytes:  # type: ignore[no-untyped-def]
+    """Like :func:`_rewrite`, but ``edit`` returns a list of (kind, payload)
+    pairs to put in the frame's place, and the section digests and record
+    counts (of the sections digested by record bodies) and the trailer are
+    recomputed: a file wrong only in what the edit did."""
+    out = bytearray(data[:S.PREAMBLE.size])
+    whole = hashlib.sha256(out)
+    section, body_hash, count = None, hashlib.sha256(), 0
+    digests: dict[str, bytes] = {}
+    for fr in codec.FrameDecoder().feed(data[S.PREAMBLE.size:]):
+        for kind, payload in edit(fr.kind, dict(fr.payload)):
+            if kind == codec.BEGIN:
+                section, body_hash, count = payload["section"], hashlib.sha256(), 0
+            elif kind == codec.END:
+                if section not in S.CONTENT_SECTIONS:
+                    payload = dict(payload, records=count, digest=body_hash.digest())
+                digests[payload["section"]] = payload["digest"]
+            elif kind == codec.TRAILER:
+                payload = {"digest": whole.digest(), "state_digest": S._combine(digests)}
+            frame = codec.encode_frame(kind, payload)
+            if section is None or kind in (codec.BEGIN, codec.END):
+                whole.update(frame)
+            else:
+                body_hash.update(frame[codec.FRAME_PREFIX.size:])
+                count += 1
+            if kind == codec.END:
+                section = None
+            out += frame
+    return bytes(out)
+
+
+def _write(tmp_path: Path, data: bytes, name: str = "bad.vmstate") -> str:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def mappable_snapshot(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, S.Report]:
+    m, _ = boot("dirtier", memory=16 << 20)
+    m.run(300_000)
+    path = tmp_path_factory.mktemp("snap") / "mappable.vmstate"
+    report = S.save(m, str(path), options=S.SaveOptions(mappable=True))
+    m.close()
+    return path.read_bytes(), report
+
+
+def test_verify_checks_a_mappable_snapshots_memory_image(tmp_path: Path, mappable_snapshot: tuple[bytes, S.Report],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """inspect (caravan vmstate verify) checks the raw memory image's length
+    and digest as a restore does, reading it a piece at a time, and says
+    what the memory is."""
+    data, saved = mappable_snapshot
+    image_offset = len(data) - (16 << 20)  # the image ends the file
+    flipped = bytearray(data)
+    flipped[image_offset + 0x1000 * 5 + 17] ^= 0x01
+    for check in (S.inspect, S.load):
+        with pytest.raises(S.ChecksumError, match="the memory image does not match its digest"):
+            check(_write(tmp_path, bytes(flipped)))
+        with pytest.raises(S.TruncatedError, match="the memory image is cut short"):
+            check(_write(tmp_path, data[:100_000]))
+    monkeypatch.setattr(S, "IMAGE_CHUNK", 3 << 20)  # pieces that are not a power of two, the last one short
+    report = S.inspect(_write(tmp_path, data, "good.vmstate"))
+    assert report.mappable and (report.image_offset, report.image_bytes) == (image_offset, 16 << 20)
+    assert image_offset % 4096 == 0 and image_offset == saved.image_offset
+    assert (report.data_pages, report.zero_pages) == (saved.data_pages, saved.zero_pages) and saved.data_pages > 0
+    proc = subprocess.run([sys.executable, "-c", "from controller.cli import main; main()", "vmstate", "inspect",
+                           _write(tmp_path, data, "good.vmstate")], capture_output=True, timeout=120)
+    assert proc.returncode == 0 and b"a raw memory image of 16777216 bytes" in proc.stdout, proc.stdout
+
+
+def test_memory_seen_in_pieces_has_the_digest_of_memory_seen_whole() -> None:
+    from node.machine.memory import Ram
+    from vmstate.pages import PAGE_SIZE, WINDOW_BYTES, PiecewiseDigest, memory_digest
+
+    ram, _ = _window_cases()
+    odd = Ram(ram.size + 3 * PAGE_SIZE)  # ends inside a window
+    odd.write_bytes(0, bytes(ram.u8))
+    odd.write_bytes(ram.size + PAGE_SIZE, b"tail")
+    for memory in (ram, odd):
+        for piece in (WINDOW_BYTES, 2 * WINDOW_BYTES, memory.size):
+            digest = PiecewiseDigest()
+            for start in range(0, memory.size, piece):
+                digest.update(memory.u8[start:start + piece])
+            assert digest.digest.digest() == memory_digest(memory.u8), (memory.size, piece)
+            assert digest.data_pages == 1024 + (memory is odd)
+
+
+def test_a_pages_record_with_a_negative_first_page_is_refused_cleanly(tmp_path: Path, small_snapshot: bytes) -> None:
+    pages = [fr.payload for fr in codec.FrameDecoder().feed(small_snapshot[S.PREAMBLE.size:]) if fr.kind == codec.PAGES]
+
+    def negative(kind, payload):  # type: ignore[no-untyped-def]
+        if kind == codec.PAGES and payload == pages[-1]:
+            payload["first"] = -256
+        return [(kind, payload)]
+
+    path = _write(tmp_path, _reseal(small_snapshot, negative))
+    for check in (S.inspect, S.load):
+        with pytest.raises(S.FormatError, match="malformed pages record"):
+            check(path)
+
+
+def test_a_frame_of_many_small_objects_is_refused_before_it_is_decoded() -> None:
+    """Bulk data is one byte string; a frame that would decode to more than
+    MAX_OBJECTS objects (a 16 MiB frame of empty arrays: 1.3 GB of lists) is
+    refused without decoding it, in a few milliseconds."""
+    import time
+    import tracemalloc
+
+    def frame(n: int) -> bytes:  # [PAGES, {"x": [None] * n}]: n + 5 objects
+        return codec.encode_frame(codec.PAGES, {"x": [None] * n})
+
+    assert len(list(codec.FrameDecoder().feed(frame(65536 - 5)))) == 1
+    with pytest.raises(S.LimitError, match="more than 65536 msgpack objects"):
+        list(codec.FrameDecoder().feed(frame(65536 - 4)))
+    nested = b"\x92\x04\x81\xa1x\xdc\xff\xff" + (b"\xdc\x00\xfa" + b"\x90" * 250) * 0xFFFF
+    amplifier = struct.pack("<II", len(nested), zlib.crc32(nested)) + nested
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(S.LimitError, match="at byte 0: a record of 16580363 bytes holds more than"):
+        list(codec.FrameDecoder().feed(amplifier))
+    seconds = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2 * len(amplifier) and seconds < 2, (peak, seconds)  # the input kept, nothing decoded
+
+
+def test_errors_name_file_offsets(tmp_path: Path, small_snapshot: bytes) -> None:
+    """A frame's offset in a message counts the file's 16-byte preamble."""
+    first = codec.FRAME_PREFIX.size + struct.unpack_from("<I", small_snapshot, S.PREAMBLE.size)[0]
+    second = S.PREAMBLE.size + first
+    corrupt = bytearray(small_snapshot)
+    corrupt[second + codec.FRAME_PREFIX.size + 2] ^= 0x40
+    with pytest.raises(S.ChecksumError, match=f"record at byte {second} is corrupt"):
+        S.inspect(_write(tmp_path, bytes(corrupt)))
+
+
+def test_verify_names_the_file_once(tmp_path: Path, small_snapshot: bytes) -> None:
+    path = _write(tmp_path, small_snapshot[:-5])
+    proc = subprocess.run([sys.executable, "-c", "from controller.cli import main; main()", "vmstate", "verify", path],
+                          capture_output=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.decode().startswith(f"{path}: BAD: ") and proc.stderr.decode().count(path) == 1, proc.stderr
+
+
+def test_nothing_may_follow_the_trailer(tmp_path: Path, small_snapshot: bytes,
+                                        mappable_snapshot: tuple[bytes, S.Report]) -> None:
+    trailer = list(codec.FrameDecoder().feed(small_snapshot[S.PREAMBLE.size:]))[-1]
+    assert trailer.kind == codec.TRAILER
+    image = mappable_snapshot[0]
+    padding = len(image) - (16 << 20) - 1  # the last byte between the trailer and the image
+    assert image[padding] == 0
+    cases = [small_snapshot + b"garbage", small_snapshot + trailer.raw, small_snapshot + bytes(4096),
+             image + b"\0", image[:padding] + b"\x01" + image[padding + 1:]]
+    for data in cases:
+        path = _write(tmp_path, data)
+        for check in (S.inspect, S.load):
+            with pytest.raises(S.FormatError, match="data after the (trailer|memory image)"):
+                check(path)
+
+
+@pytest.mark.parametrize("section,anchor", [
+    ("config", (codec.STATE, "machine")), ("hart", (codec.STATE, "hart")), ("devices", (codec.STATE, "board")),
+    ("console", (codec.CONSOLE, None))])
+def test_records_of_kinds_a_section_does_not_hold_are_refused(section: str, anchor: tuple[int, str | None],
+                                                              tmp_path: Path, small_snapshot: bytes) -> None:
+    """FORMAT.md: a new record kind is a major version change, so a reader
+    refuses a kind it does not know (or one out of place) whatever the minor
+    version; new payload keys are the minor additions it ignores."""
+    def insert(extra: tuple[int, dict]):  # type: ignore[no-untyped-def]
+        def edit(kind, payload):  # type: ignore[no-untyped-def]
+            if (kind, payload.get("name")) == anchor:
+                return [extra, (kind, payload)]
+            return [(kind, payload)]
+        return edit
+
+    for extra, message in (((99, {"future": 1}), f"record of unknown kind 99 in the {section} section"),
+                           ((codec.PAGES, {}), f"pages record in the {section} section")):
+        with pytest.raises(S.FormatError, match=message):
+            S.inspect(_write(tmp_path, _reseal(small_snapshot, insert(extra))))
+
+    def minor_1_1(kind, payload):  # type: ignore[no-untyped-def]
+        if kind == codec.HEADER:
+            payload = dict(payload, format=[1, 1], future={"key": 1}, meta=dict(payload["meta"], new="x"))
+        elif kind == codec.STATE:
+            payload = dict(payload, future=True, state=dict(payload["state"], future_field=7))
+        elif kind in (codec.PAGES, codec.CONSOLE, codec.BEGIN, codec.END):
+            payload = dict(payload, future=b"x")
+        return [(kind, payload)]
+
+    newer = bytearray(small_snapshot)
+    struct.pack_into("<H", newer, 10, 1)  # the preamble's minor version
+    path = _write(tmp_path, _reseal(bytes(newer), minor_1_1))
+    assert S.inspect(path).format == (1, 1)
+    S.load(path).machine.close()  # type: ignore[union-attr]

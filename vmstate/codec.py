@@ -7,7 +7,10 @@ carries the same frames in gRPC messages, split anywhere.
 
 :class:`FrameDecoder` is incremental (feed it chunks of any size) and hostile
 input safe: a frame longer than the reader's limit is refused from its 8-byte
-prefix, before anything is allocated for its body.
+prefix, before anything is allocated for its body, and a body of more than
+:data:`MAX_OBJECTS` msgpack objects is refused before it is decoded (a body
+byte can decode to a 64-byte Python object: a 16 MiB frame of empty arrays
+would otherwise become a gigabyte of lists).
 """
 
 from __future__ import annotations
@@ -22,10 +25,14 @@ try:  # the same CRC-32 as zlib's (IEEE 802.3), computed with ISA-L: ~10x faster
 except ImportError:  # pragma: no cover - platforms without an isal wheel
     from zlib import crc32
 
-from .errors import ChecksumError, FormatError, LimitError, TruncatedError
+from .errors import ChecksumError, FormatError, LimitError, TruncatedError, VmstateError
 
 FRAME_PREFIX = struct.Struct("<II")
 MAX_FRAME = 16 << 20  # a page record of 256 pages plus overhead fits easily
+# msgpack objects one frame may hold. Bulk data travels as single bin objects,
+# so records are a few dozen objects, a few hundred for a device's state, and
+# ~25,000 for the largest (a migration header's resident runs of a 16 GiB guest).
+MAX_OBJECTS = 1 << 16
 
 # Record kinds.
 HEADER = 1      # format version, metadata, machine config, declared sizes
@@ -125,7 +132,70 @@ def encode_frame(kind: int, payload: dict[str, Any]) -> bytes:
     return b"".join(frame_parts(kind, payload))
 
 
+_U8, _U16, _U32 = (struct.Struct(f">{c}").unpack_from for c in "BHI")
+
+
+def _type_table() -> list[tuple[int, Any, int, int]]:
+    """Per msgpack type byte: (bytes before any contents, the reader of its
+    length field or None, what that length counts — 0 bytes of contents, 1
+    objects, 2 key/value pairs —, objects a fixarray/fixmap announces)."""
+    table: list[tuple[int, Any, int, int]] = [(1, None, 0, 0)] * 256  # fixints, nil, bools, unused 0xc1
+    for n in range(16):
+        table[0x80 + n] = (1, None, 0, 2 * n)  # fixmap
+        table[0x90 + n] = (1, None, 0, n)      # fixarray
+    for n in range(32):
+        table[0xa0 + n] = (1 + n, None, 0, 0)  # fixstr
+    for byte, size in ((0xca, 5), (0xcb, 9),                                   # float 32/64
+                       (0xcc, 2), (0xcd, 3), (0xce, 5), (0xcf, 9),             # uint 8..64
+                       (0xd0, 2), (0xd1, 3), (0xd2, 5), (0xd3, 9),             # int 8..64
+                       (0xd4, 3), (0xd5, 4), (0xd6, 6), (0xd7, 10), (0xd8, 18)):  # fixext
+        table[byte] = (size, None, 0, 0)
+    for byte, size, read, per in ((0xc4, 2, _U8, 0), (0xc5, 3, _U16, 0), (0xc6, 5, _U32, 0),  # bin
+                                  (0xc7, 3, _U8, 0), (0xc8, 4, _U16, 0), (0xc9, 6, _U32, 0),  # ext
+                                  (0xd9, 2, _U8, 0), (0xda, 3, _U16, 0), (0xdb, 5, _U32, 0),  # str
+                                  (0xdc, 3, _U16, 1), (0xdd, 5, _U32, 1),                     # array
+                                  (0xde, 3, _U16, 2), (0xdf, 5, _U32, 2)):                    # map
+        table[byte] = (size, read, per, 0)
+    return table
+
+
+_TYPES = _type_table()
+
+
+def objects_within(body: bytes | memoryview, limit: int = MAX_OBJECTS) -> bool:
+    """Whether the msgpack ``body`` holds at most ``limit`` objects, counted
+    without decoding anything: a walk over the type bytes that skips the
+    contents of strings, byte strings and extensions, and stops as soon as the
+    objects read plus those announced by container headers exceed ``limit``
+    (so at most ``limit`` steps). A malformed body is left to the decoder."""
+    pos, end = 0, len(body)
+    left = total = 1  # objects announced and not read yet; objects read or announced
+    try:
+        while left:
+            if pos >= end:
+                return True
+            size, read, per, announced = _TYPES[body[pos]]
+            if read is not None:
+                n = read(body, pos + 1)[0]
+                if per:
+                    announced = per * n
+                else:
+                    pos += n
+            pos += size
+            left += announced - 1
+            if announced:
+                total += announced
+                if total > limit:
+                    return False
+    except struct.error:  # a length field cut short
+        return True
+    return True
+
+
 def decode_body(body: bytes | memoryview) -> tuple[int, dict[str, Any]]:
+    # A body no longer than the limit cannot hold more objects (each takes a byte or more).
+    if len(body) > MAX_OBJECTS and not objects_within(body, MAX_OBJECTS):
+        raise LimitError(f"a record of {len(body)} bytes holds more than {MAX_OBJECTS} msgpack objects")
     try:
         value = msgpack.unpackb(body, raw=False, strict_map_key=True, max_bin_len=MAX_FRAME,
                                 max_str_len=1 << 20, max_array_len=1 << 16, max_map_len=1 << 16)
@@ -140,11 +210,13 @@ def decode_body(body: bytes | memoryview) -> tuple[int, dict[str, Any]]:
 class FrameDecoder:
     """Incremental frame reader."""
 
-    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+    def __init__(self, max_frame: int = MAX_FRAME, start: int = 0) -> None:
+        """``start``: the offset of the first byte fed, for error messages and
+        :attr:`frame_end` (a file's frames start after its preamble)."""
         self.max_frame = max_frame
         self._buf = bytearray()
-        self.offset = 0     # stream offset of the start of the buffer
-        self.frame_end = 0  # stream offset just after the last frame yielded
+        self.offset = start     # stream offset of the start of the buffer
+        self.frame_end = start  # stream offset just after the last frame yielded
 
     def feed(self, data: bytes | bytearray | memoryview) -> Iterator[Frame]:
         """Yield the frames completed by ``data``. A consumer may stop early;
@@ -179,7 +251,10 @@ class FrameDecoder:
                         body = bytes(view[pos + FRAME_PREFIX.size:end])
                 if crc32(body) != crc:
                     raise ChecksumError(f"record at byte {self.offset + pos} is corrupt (crc32 mismatch)")
-                kind, payload = decode_body(body)
+                try:
+                    kind, payload = decode_body(body)
+                except VmstateError as exc:
+                    raise type(exc)(f"record at byte {self.offset + pos}: {exc}") from None
                 pos = end
                 self.frame_end = self.offset + end
                 yield Frame(kind, payload, body, crc)

@@ -134,10 +134,12 @@ class PageEncoder:
         self.encoded_bytes += len(blob)
         return payload
 
-    def all_pages(self, touched: bytes | None = None) -> Iterator[dict[str, Any]]:
+    def all_pages(self, touched: bytes | None = None, base: int = 0) -> Iterator[dict[str, Any]]:
         """Every non-zero page of memory (zero pages elided, as in a snapshot).
         ``touched``, when given, has one byte per window: a window whose byte
-        is 0 is known to be zero and is not read."""
+        is 0 is known to be zero and is not read. ``base``: the page number
+        of the memory's first page (memory seen in pieces, see
+        :class:`PiecewiseDigest`)."""
         mem = self.memory
         npages = len(mem) >> PAGE_SHIFT
         for first in range(0, npages, WINDOW):
@@ -149,7 +151,7 @@ class PageEncoder:
             if count == WINDOW:
                 view = mem[start:start + WINDOW_BYTES]
                 if _no_zero_page(view):  # every page holds data: no scan for zeros
-                    yield self._payload(first, _ALL, [], view.tobytes(), digest=True)
+                    yield self._payload(base + first, _ALL, [], view.tobytes(), digest=True)
                     continue
             window = mem[start:start + count * PAGE_SIZE].tobytes()
             if window == (ZERO_WINDOW if count == WINDOW else bytes(count * PAGE_SIZE)):
@@ -157,12 +159,12 @@ class PageEncoder:
                 continue
             if count == WINDOW and window.find(ZERO_PAGE) < 0:
                 # No run of 4 KiB zeros anywhere: every page holds data (one C-level scan).
-                yield self._payload(first, _ALL, [], window, digest=True)
+                yield self._payload(base + first, _ALL, [], window, digest=True)
                 continue
             data = [i for i in range(count) if window[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT] != ZERO_PAGE]
             self.zero_pages += count - len(data)
             blob = b"".join(window[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT] for i in data)
-            yield self._payload(first, data, [], blob, digest=True)
+            yield self._payload(base + first, data, [], blob, digest=True)
 
     def page_list(self, page_numbers: Iterable[int], limit: int = WINDOW) -> Iterator[dict[str, Any]]:
         """PAGE_LIST payloads for the given pages (ascending), ``limit``
@@ -245,11 +247,13 @@ class PageDecoder:
             blob = payload["data"]
         except KeyError as exc:
             raise FormatError(f"pages record without {exc.args[0]!r}") from None
-        if (not isinstance(first, int) or first < 0 or first % WINDOW or first >= self.npages
+        if (not isinstance(first, int) or first < 0 or first % WINDOW
                 or not isinstance(data_map, bytes) or len(data_map) != _MAP_BYTES
                 or not isinstance(zero_map, bytes) or len(zero_map) != _MAP_BYTES
                 or not isinstance(blob, bytes)):
             raise FormatError("malformed pages record")
+        if first >= self.npages:
+            raise LimitError(f"a pages record starts at page {first}, beyond the guest's {self.npages} pages")
         data_bits = int.from_bytes(data_map, "little")
         zero_bits = int.from_bytes(zero_map, "little")
         if data_bits & zero_bits:
@@ -307,3 +311,24 @@ def memory_digest(memory: memoryview) -> bytes:
     for _ in encoder.all_pages():
         pass
     return encoder.digest.digest()
+
+
+class PiecewiseDigest:
+    """:func:`memory_digest` of memory seen a piece at a time, in order (a
+    memory image read from a file a few MiB at a time, never whole)."""
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+        self.pages = 0       # pages seen so far
+        self.data_pages = 0  # of which not all zeros
+
+    def update(self, piece: memoryview) -> None:
+        """The next piece: whole windows, except that the last may end early."""
+        if self.pages % WINDOW:
+            raise ValueError("only the last piece of memory may end inside a window")
+        encoder = PageEncoder(piece)
+        encoder.digest = self.digest
+        for _ in encoder.all_pages(base=self.pages):
+            pass
+        self.pages += len(piece) >> PAGE_SHIFT
+        self.data_pages += encoder.data_pages

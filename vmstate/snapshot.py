@@ -20,6 +20,7 @@ data is hashed once.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import hashlib
@@ -41,7 +42,7 @@ from . import codec
 from .codec import Frame, encode_frame
 from .durable import atomic_file
 from .errors import ChecksumError, FormatError, LimitError, TruncatedError, VersionError, VmstateError
-from .pages import WINDOW, PageDecoder, PageEncoder, memory_digest
+from .pages import WINDOW, PageDecoder, PageEncoder, PiecewiseDigest, memory_digest
 
 MAGIC = b"CRVNVMST"
 FORMAT_MAJOR = 1
@@ -99,6 +100,8 @@ class Report:
     state_digest: str = ""
     file_digest_ok: bool = False
     file_bytes: int = 0
+    image_offset: int = 0   # mappable: where the raw memory image starts in the file
+    image_bytes: int = 0    # mappable: its length (the memory size)
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -288,8 +291,10 @@ def _write(machine: Machine, f: BinaryIO, path: str, meta: dict[str, Any], optio
         w.digests.setdefault("disk", disk_digest)
     digest = _combine(w.digests)
     w._out(encode_frame(codec.TRAILER, {"digest": w.whole.digest(), "state_digest": digest}), outside=False)
+    image_offset = image_bytes = 0
     if options.mappable:
         f.write(bytes(-w.written % PAGE_SIZE))
+        image_offset, image_bytes = f.tell(), machine.ram.size
         _write_sparse(f, machine.ram.u8)
     if data_pages is None:
         data_pages = sum(1 for _ in _nonzero_pages(machine.ram.u8))
@@ -298,6 +303,7 @@ def _write(machine: Machine, f: BinaryIO, path: str, meta: dict[str, Any], optio
                     zero_pages=machine.ram.size // PAGE_SIZE - data_pages,
                     compressed=options.compress, mappable=options.mappable,
                     state_digest=digest.hex(), file_digest_ok=True, file_bytes=f.tell(),
+                    image_offset=image_offset, image_bytes=image_bytes,
                     versions=_versions(machine))
     return report
 
@@ -333,8 +339,18 @@ def _versions(machine: Machine) -> dict[str, int]:
 
 # -- reading --------------------------------------------------------------------------------
 
+# The record kinds each section holds (FORMAT.md). The memory section holds
+# PAGES records, or one RAW record in a mappable snapshot. Any other kind is
+# refused: a new kind is a major format change.
+SECTION_KINDS = {"config": (codec.STATE, codec.BOOT), "hart": (codec.STATE,), "devices": (codec.STATE,),
+                 "disk": (codec.DISK,), "console": (codec.CONSOLE,)}
+STATE_NAMES = {"config": "machine", "hart": "hart"}  # the one state record of these sections
+IMAGE_CHUNK = 4 << 20  # a mappable snapshot's memory image is checked this much at a time (whole windows)
+
+
 class _Reader:
-    """Consumes a snapshot's frames in order and validates everything; the
+    """Consumes a snapshot's frames in order and validates everything that
+    does not need a machine — framing, sections, record kinds, digests; the
     records of each section go to ``handlers[section]``."""
 
     def __init__(self, path: str, limits: Limits) -> None:
@@ -344,9 +360,11 @@ class _Reader:
         self.header: dict[str, Any] | None = None
         self.section: SectionInfo | None = None
         self.section_hash = hashlib.sha256()
+        self.section_states: set[str] = set()
         self.expected_sections: list[str] = []
         self.whole = hashlib.sha256()
         self.trailer: dict[str, Any] | None = None
+        self.raw: dict[str, Any] | None = None  # a mappable snapshot's RAW record
         self.digests: dict[str, bytes] = {}
         self.handlers: dict[str, Callable[[Frame], None]] = {}
         # For memory and disk, the handler's reader supplies the content digest.
@@ -370,8 +388,6 @@ class _Reader:
         self.whole.update(data[:PREAMBLE.size])
 
     def frame(self, fr: Frame) -> None:
-        if self.trailer is not None:
-            raise self.fail(FormatError, "records after the trailer")
         kind, payload = fr.kind, fr.payload
         if kind == codec.TRAILER:
             self._trailer(payload)
@@ -391,12 +407,41 @@ class _Reader:
             self._end(payload)
             return
         if section is None:
-            raise self.fail(FormatError, f"a {codec.KIND_NAMES.get(kind, kind)} record outside any section")
+            raise self.fail(FormatError, f"a {_kind_name(kind)} outside any section")
+        self._record(section, fr)
         if section.name not in CONTENT_SECTIONS:
             self.section_hash.update(fr.body)
         section.records += 1
         section.bytes += len(fr.body) + codec.FRAME_PREFIX.size
         self.handlers[section.name](fr)
+
+    def _record(self, section: SectionInfo, fr: Frame) -> None:
+        """A record is of a kind its section holds; state records are named,
+        once each; a section holds one RAW or CONSOLE record at most."""
+        name, kind = section.name, fr.kind
+        if name == "memory":
+            allowed: tuple[int, ...] = (codec.RAW,) if self.report.mappable else (codec.PAGES,)
+        else:
+            allowed = SECTION_KINDS[name]
+        if kind not in allowed:
+            where = f"the {name} section"
+            if name == "memory" and kind in (codec.RAW, codec.PAGES):
+                where += f" of a {'' if self.report.mappable else 'non-'}mappable snapshot"
+            raise self.fail(FormatError, f"a {_kind_name(kind)} in {where}")
+        if kind == codec.STATE:
+            state = fr.payload.get("name")
+            if not isinstance(state, str) or STATE_NAMES.get(name, state) != state:
+                raise self.fail(FormatError, f"a state record named {state!r} in the {name} section")
+            if state in self.section_states:
+                raise self.fail(FormatError, f"two {state!r} state records")
+            self.section_states.add(state)
+        elif kind in (codec.RAW, codec.CONSOLE) and section.records:
+            raise self.fail(FormatError, f"more than one {_kind_name(kind)} in the {name} section")
+        if kind == codec.RAW:
+            p = fr.payload
+            if p.get("length") != self.report.memory_size or not isinstance(p.get("digest"), bytes):
+                raise self.fail(FormatError, "malformed raw memory record")
+            self.raw = p
 
     def _header(self, h: dict[str, Any]) -> None:
         fmt = h.get("format")
@@ -449,6 +494,7 @@ class _Reader:
             raise self.fail(FormatError, f"unexpected section {name!r} (expected {expected!r})")
         self.section = SectionInfo(name)
         self.section_hash = hashlib.sha256()
+        self.section_states = set()
 
     def _end(self, payload: dict[str, Any]) -> None:
         section = self.section
@@ -460,6 +506,11 @@ class _Reader:
             digest = self.section_hash.digest()
         if payload.get("records") != section.records or payload.get("digest") != digest:
             raise self.fail(ChecksumError, f"section {section.name!r} does not match its digest")
+        required = STATE_NAMES.get(section.name)
+        if required is not None and required not in self.section_states:
+            raise self.fail(FormatError, f"the {section.name} section has no {required!r} state record")
+        if section.name == "memory" and self.report.mappable and self.raw is None:
+            raise self.fail(FormatError, "a mappable snapshot without its raw memory record")
         section.digest, section.verified = digest.hex(), True
         self.digests[section.name] = digest
         self.report.sections.append(section)
@@ -484,25 +535,99 @@ class _Reader:
         self.report.state_digest = payload["state_digest"].hex()
 
 
+def _kind_name(kind: int) -> str:
+    name = codec.KIND_NAMES.get(kind)
+    return f"{name} record" if name else f"record of unknown kind {kind!r}"
+
+
 def _read_until_trailer(f: BinaryIO, reader: _Reader) -> int:
-    """Feed frames until the trailer; returns the file offset just after it
-    (a mappable snapshot's memory image follows, page-aligned)."""
-    reader.preamble(f.read(PREAMBLE.size))
-    decoder = codec.FrameDecoder()
+    """Feed frames until the trailer; returns the file offset just after it.
+    Nothing may follow it but a mappable snapshot's memory image (checked
+    here when there is none, by :func:`_image_offset` when there is)."""
     try:
-        while True:
+        reader.preamble(f.read(PREAMBLE.size))
+        decoder = codec.FrameDecoder(start=PREAMBLE.size)  # offsets in messages are file offsets
+        while reader.trailer is None:
             chunk = f.read(READ_CHUNK)
             if not chunk:
                 decoder.close()
                 raise TruncatedError("the file ends before its trailer")
-            for fr in decoder.feed(chunk):
-                reader.frame(fr)
-                if reader.trailer is not None:
-                    return PREAMBLE.size + decoder.frame_end
+            with contextlib.closing(decoder.feed(chunk)) as frames:
+                for fr in frames:
+                    reader.frame(fr)
+                    if reader.trailer is not None:
+                        break
+        if reader.raw is None and (decoder.pending or f.read(1)):
+            raise FormatError(f"data after the trailer (from byte {decoder.frame_end})")
+        return decoder.frame_end
     except VmstateError as exc:
         if str(exc).startswith(reader.path + ":"):
             raise
         raise type(exc)(f"{reader.path}: {exc}") from None
+
+
+def _image_offset(f: BinaryIO, path: str, trailer_end: int, length: int) -> int:
+    """Where a mappable snapshot's memory image of ``length`` bytes starts:
+    at the first page boundary after the trailer, zeros before it, the file
+    ending where it ends."""
+    offset = trailer_end + (-trailer_end % PAGE_SIZE)
+    size = os.fstat(f.fileno()).st_size
+    if size < offset + length:
+        raise TruncatedError(f"{path}: the memory image is cut short "
+                             f"({max(0, size - offset)} of its {length} bytes are present)")
+    if os.pread(f.fileno(), offset - trailer_end, trailer_end).strip(b"\0"):
+        raise FormatError(f"{path}: data after the trailer (from byte {trailer_end})")
+    if size > offset + length:
+        raise FormatError(f"{path}: data after the memory image (from byte {offset + length})")
+    return offset
+
+
+def _image_digest(f: BinaryIO, path: str, offset: int, length: int) -> PiecewiseDigest:
+    """The content digest of the memory image at ``offset``, read
+    :data:`IMAGE_CHUNK` bytes at a time (the image may be as large as the VM's memory)."""
+    digest = PiecewiseDigest()
+    buffer = memoryview(bytearray(min(IMAGE_CHUNK, length)))
+    f.seek(offset)
+    for start in range(0, length, IMAGE_CHUNK):
+        piece = buffer[:min(IMAGE_CHUNK, length - start)]
+        if f.readinto(piece) != len(piece):  # type: ignore[attr-defined]
+            raise TruncatedError(f"{path}: the memory image is cut short")
+        digest.update(piece)
+    return digest
+
+
+def _boot_segment(p: dict[str, Any], memory_size: int) -> Segment:
+    """A BOOT record as the segment it stands for."""
+    try:
+        seg = Segment(int(p["address"]), bytes(p["data"]), int(p["memsize"]))
+    except (KeyError, TypeError, ValueError):
+        raise FormatError("malformed boot record") from None
+    if seg.memsize < len(seg.data) or seg.memsize > memory_size:
+        raise FormatError("boot record larger than memory")
+    return seg
+
+
+def _disk_chunk(p: dict[str, Any], size: int, zstd: zstandard.ZstdDecompressor) -> tuple[int, bytes]:
+    """A DISK record's offset and contents (decompressed), checked against the disk's ``size``."""
+    offset, length, data = p.get("offset"), p.get("length"), p.get("data")
+    if (not isinstance(offset, int) or not isinstance(length, int) or not isinstance(data, bytes)
+            or offset < 0 or length <= 0 or length > DISK_CHUNK or offset + length > size):
+        raise FormatError("malformed disk record")
+    if p.get("zstd"):
+        try:
+            data = zstd.decompress(data, max_output_size=length)
+        except zstandard.ZstdError as exc:
+            raise FormatError(f"undecodable compressed disk chunk ({exc})") from None
+    if len(data) != length:
+        raise FormatError("a disk record holds the wrong number of bytes")
+    return offset, data
+
+
+def _console_data(p: dict[str, Any]) -> bytes:
+    data = p.get("data")
+    if not isinstance(data, bytes):
+        raise FormatError("malformed console record")
+    return data
 
 
 def _open(path: str) -> BinaryIO:
@@ -549,7 +674,6 @@ class _Restore:
         self.hart_state: dict[str, Any] | None = None
         self.device_states: dict[str, Any] = {}
         self.console_data: bytes | None = None
-        self.raw: dict[str, Any] | None = None
         self.machine: Machine | None = None
         self.pages: PageDecoder | None = None
         self.disk_tmp: str | None = None
@@ -560,69 +684,34 @@ class _Restore:
     def fail(self, message: str) -> VmstateError:
         return FormatError(f"{self.path}: {message}")
 
-    # -- section handlers --
+    # -- section handlers (the reader has checked each record's kind and name) --
 
     def config(self, fr: Frame) -> None:
-        p = fr.payload
-        if fr.kind == codec.STATE and p.get("name") == "machine" and self.machine_state is None:
-            self.machine_state = p.get("state")
-        elif fr.kind == codec.BOOT:
-            try:
-                seg = Segment(int(p["address"]), bytes(p["data"]), int(p["memsize"]))
-            except (KeyError, TypeError, ValueError):
-                raise self.fail("malformed boot record") from None
-            if seg.memsize < len(seg.data) or seg.memsize > self.reader.report.memory_size:
-                raise self.fail("boot record larger than memory")
-            self.boot.append(seg)
+        if fr.kind == codec.STATE:
+            self.machine_state = fr.payload.get("state")
         else:
-            raise self.fail("unexpected record in the config section")
+            self.boot.append(_boot_segment(fr.payload, self.reader.report.memory_size))
 
     def hart(self, fr: Frame) -> None:
-        if fr.kind != codec.STATE or fr.payload.get("name") != "hart" or self.hart_state is not None:
-            raise self.fail("unexpected record in the hart section")
         self.hart_state = fr.payload.get("state")
 
     def devices(self, fr: Frame) -> None:
-        name = fr.payload.get("name")
-        if fr.kind != codec.STATE or not isinstance(name, str) or name in self.device_states:
-            raise self.fail("unexpected record in the devices section")
-        self.device_states[name] = fr.payload.get("state")
+        self.device_states[fr.payload["name"]] = fr.payload.get("state")
 
     def memory(self, fr: Frame) -> None:
-        if fr.kind == codec.PAGES and self.raw is None:
+        if fr.kind == codec.PAGES:
             self.build()
             self.pages.apply(fr.payload)  # type: ignore[union-attr]
-        elif fr.kind == codec.RAW and self.raw is None and self.pages is None:
-            p = fr.payload
-            if p.get("length") != self.reader.report.memory_size or not isinstance(p.get("digest"), bytes):
-                raise self.fail("malformed raw memory record")
-            self.raw = p
-        else:
-            raise self.fail("unexpected record in the memory section")
 
     def memory_digest(self) -> bytes:
-        if self.raw is not None:
-            return self.raw["digest"]  # checked against the image after the trailer
+        if self.reader.raw is not None:
+            return self.reader.raw["digest"]  # checked against the image after the trailer
         self.build()
         return self.pages.digest.digest()  # type: ignore[union-attr]
 
     def disk(self, fr: Frame) -> None:
-        p = fr.payload
-        if fr.kind != codec.DISK:
-            raise self.fail("unexpected record in the disk section")
         self.build()
-        size = self.reader.report.disk["size"]  # type: ignore[index]
-        offset, length, data = p.get("offset"), p.get("length"), p.get("data")
-        if (not isinstance(offset, int) or not isinstance(length, int) or not isinstance(data, bytes)
-                or offset < 0 or length <= 0 or length > DISK_CHUNK or offset + length > size):
-            raise self.fail("malformed disk record")
-        if p.get("zstd"):
-            try:
-                data = self.zstd.decompress(data, max_output_size=length)
-            except zstandard.ZstdError as exc:
-                raise self.fail(f"undecodable compressed disk chunk ({exc})") from None
-        if len(data) != length:
-            raise self.fail("a disk record holds the wrong number of bytes")
+        offset, data = _disk_chunk(fr.payload, self.reader.report.disk["size"], self.zstd)  # type: ignore[index]
         self.disk_hash.update(offset.to_bytes(8, "little"))
         self.disk_hash.update(data)
         os.pwrite(self.disk_fd, data, offset)  # type: ignore[arg-type]
@@ -631,10 +720,7 @@ class _Restore:
         return self.disk_hash.digest()
 
     def console(self, fr: Frame) -> None:
-        data = fr.payload.get("data")
-        if fr.kind != codec.CONSOLE or not isinstance(data, bytes) or self.console_data is not None:
-            raise self.fail("unexpected record in the console section")
-        self.console_data = data
+        self.console_data = _console_data(fr.payload)
 
     # -- building --
 
@@ -673,7 +759,7 @@ class _Restore:
             if self.hart_state is None:
                 raise self.fail("no hart record")
             machine = self.build()
-            if self.raw is not None:
+            if self.reader.raw is not None:
                 self.map_or_read_image(machine, trailer_end)
             try:
                 machine.restore_states(self.hart_state, self.device_states)
@@ -687,7 +773,7 @@ class _Restore:
                 machine.disk.path = self.disk_target  # type: ignore[union-attr]
                 self.disk_tmp = None
             report = self.reader.report
-            if self.pages is not None and self.raw is None:
+            if self.pages is not None and self.reader.raw is None:
                 report.data_pages = self.pages.data_pages
                 report.zero_pages = report.memory_size // PAGE_SIZE - report.data_pages
             report.versions = _versions(machine)
@@ -705,20 +791,20 @@ class _Restore:
             raise
 
     def map_or_read_image(self, machine: Machine, trailer_end: int) -> None:
-        offset = trailer_end + (-trailer_end % PAGE_SIZE)
-        length = self.raw["length"]  # type: ignore[index]
-        fileno = self.f.fileno()
-        if offset + length > os.fstat(fileno).st_size:
-            raise TruncatedError(f"{self.path}: the memory image is cut short")
+        length = self.reader.raw["length"]  # type: ignore[index]
+        offset = _image_offset(self.f, self.path, trailer_end, length)
+        self.reader.report.image_offset, self.reader.report.image_bytes = offset, length
         if self.use_mmap:
-            region = mmap.mmap(fileno, length, flags=mmap.MAP_PRIVATE,
+            region = mmap.mmap(self.f.fileno(), length, flags=mmap.MAP_PRIVATE,
                                prot=mmap.PROT_READ | mmap.PROT_WRITE, offset=offset)
             machine.ram.replace_backing(region)
             machine.backend.reset_environment()
         else:
             self.f.seek(offset)
-            self.f.readinto(machine.ram.u8)  # type: ignore[attr-defined]
-        if (self.verify_memory or not self.use_mmap) and memory_digest(machine.ram.u8) != self.raw["digest"]:  # type: ignore[index]
+            if self.f.readinto(machine.ram.u8) != length:  # type: ignore[attr-defined]
+                raise TruncatedError(f"{self.path}: the memory image is cut short")
+        if ((self.verify_memory or not self.use_mmap)
+                and memory_digest(machine.ram.u8) != self.reader.raw["digest"]):  # type: ignore[index]
             raise ChecksumError(f"{self.path}: the memory image does not match its digest")
 
 
@@ -738,62 +824,69 @@ def _check_referenced_disk(path: str, disk: str | None, info: dict[str, Any]) ->
         image.close()
 
 
-def inspect(path: str, limits: Limits | None = None) -> Report:
-    """Read and verify every record (not a mappable image) without building a machine."""
+class _NoRam:
+    """Guest memory that keeps nothing: lets :class:`PageDecoder` check and
+    digest page records for :func:`inspect` without allocating the VM's memory."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def write_bytes(self, address: int, data: bytes | memoryview) -> None:
+        pass
+
+
+def inspect(path: str, limits: Limits | None = None, check_image: bool = True) -> Report:
+    """Read and verify every record without building a machine — and, unless
+    ``check_image`` is false, a mappable snapshot's memory image (its length
+    and digest, as a restore does, read a few MiB at a time). What it cannot
+    check is what only a machine can: the contents of the state records."""
     reader = _Reader(path, limits or Limits(max_memory=1 << 62, max_disk=1 << 62))
-    counts: dict[str, Any] = {"data": 0, "versions": {}, "raw": None}
-    memory_hash = hashlib.sha256()
+    versions: dict[str, Any] = {}
+    pages: list[PageDecoder] = []  # created with the first page record: the size comes from the header
     disk_hash = hashlib.sha256()
-    zd = zstandard.ZstdDecompressor()
+    zstd = zstandard.ZstdDecompressor()
+
+    def decoder() -> PageDecoder:
+        if not pages:
+            pages.append(PageDecoder(_NoRam(reader.report.memory_size)))
+        return pages[0]
 
     def states(fr: Frame) -> None:
         if fr.kind == codec.STATE and isinstance(fr.payload.get("state"), dict):
-            counts["versions"][fr.payload.get("name")] = fr.payload["state"].get("version")
+            versions[fr.payload["name"]] = fr.payload["state"].get("version")
+        elif fr.kind == codec.BOOT:
+            _boot_segment(fr.payload, reader.report.memory_size)
 
     def memory(fr: Frame) -> None:
-        p = fr.payload
-        if fr.kind == codec.RAW:
-            counts["raw"] = p.get("digest")
-            return
-        if fr.kind != codec.PAGES:
-            raise FormatError(f"{path}: unexpected record in the memory section")
-        data_map = p.get("data_map", b"")
-        blob = p.get("data", b"")
-        n = bin(int.from_bytes(data_map, "little")).count("1") if isinstance(data_map, bytes) else 0
-        counts["data"] += n
-        if p.get("zstd") and isinstance(blob, bytes):
-            try:
-                blob = zd.decompress(blob, max_output_size=n * PAGE_SIZE)
-            except zstandard.ZstdError:
-                raise FormatError(f"{path}: undecodable compressed pages") from None
-        if n and isinstance(blob, bytes) and isinstance(p.get("first"), int):
-            memory_hash.update(p["first"].to_bytes(8, "little"))
-            memory_hash.update(data_map)
-            memory_hash.update(blob)
+        if fr.kind == codec.PAGES:
+            decoder().apply(fr.payload)
+
+    def memory_digest() -> bytes:
+        return reader.raw["digest"] if reader.raw is not None else decoder().digest.digest()
 
     def disk(fr: Frame) -> None:
-        p = fr.payload
-        data = p.get("data", b"")
-        if p.get("zstd") and isinstance(data, bytes):
-            try:
-                data = zd.decompress(data, max_output_size=DISK_CHUNK)
-            except zstandard.ZstdError:
-                raise FormatError(f"{path}: undecodable compressed disk chunk") from None
-        if isinstance(p.get("offset"), int) and isinstance(data, bytes):
-            disk_hash.update(p["offset"].to_bytes(8, "little"))
-            disk_hash.update(data)
+        offset, data = _disk_chunk(fr.payload, reader.report.disk["size"], zstd)  # type: ignore[index]
+        disk_hash.update(offset.to_bytes(8, "little"))
+        disk_hash.update(data)
 
     reader.handlers = {"config": states, "hart": states, "devices": states, "memory": memory,
-                       "disk": disk, "console": lambda fr: None}
-    reader.content_digest = {"memory": lambda: counts["raw"] or memory_hash.digest(),
-                             "disk": disk_hash.digest}
-    with _open(path) as f:
-        _read_until_trailer(f, reader)
-        size = os.fstat(f.fileno()).st_size
+                       "disk": disk, "console": lambda fr: _console_data(fr.payload)}
+    reader.content_digest = {"memory": memory_digest, "disk": disk_hash.digest}
     r = reader.report
-    r.file_bytes = size
-    r.versions = counts["versions"]
-    if not r.mappable:
-        r.data_pages = counts["data"]
+    with _open(path) as f:
+        trailer_end = _read_until_trailer(f, reader)
+        if reader.raw is not None:
+            r.image_bytes = reader.raw["length"]
+            r.image_offset = _image_offset(f, path, trailer_end, r.image_bytes)
+            if check_image:
+                image = _image_digest(f, path, r.image_offset, r.image_bytes)
+                if image.digest.digest() != reader.raw["digest"]:
+                    raise ChecksumError(f"{path}: the memory image does not match its digest")
+                r.data_pages = image.data_pages
+        elif pages:
+            r.data_pages = pages[0].data_pages
+        r.file_bytes = os.fstat(f.fileno()).st_size
+    r.versions = versions
+    if reader.raw is None or check_image:
         r.zero_pages = r.memory_size // PAGE_SIZE - r.data_pages
     return r

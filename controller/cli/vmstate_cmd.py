@@ -36,8 +36,12 @@ def inspect_command(path: str, as_json: bool) -> None:
     for key in ("vm_id", "name", "generation", "created", "instret", "node", "backend"):
         if key in meta:
             click.echo(f"{key + ':':<15}{meta[key]}")
-    click.echo(f"memory:        {report.memory_size >> 20} MiB, {report.data_pages} data pages, "
-               f"{report.zero_pages} zero pages")
+    pages = f"{report.data_pages} data pages, {report.zero_pages} zero pages"
+    if report.mappable:
+        click.echo(f"memory:        {report.memory_size >> 20} MiB, a raw memory image of {report.image_bytes} "
+                   f"bytes at byte {report.image_offset} ({pages})")
+    else:
+        click.echo(f"memory:        {report.memory_size >> 20} MiB, {pages}")
     if report.disk is not None:
         where = "embedded" if report.disk.get("embedded") else f"referenced: {report.disk.get('path')}"
         click.echo(f"disk:          {report.disk['size']} bytes, {where}")
@@ -53,11 +57,18 @@ def inspect_command(path: str, as_json: bool) -> None:
 @vmstate_group.command("verify")
 @click.argument("path", type=click.Path(dir_okay=False))
 def verify_command(path: str) -> None:
-    """Exit 0 if the file is intact and readable, 1 with the reason if not."""
+    """Exit 0 if the file is intact and readable, 1 with the reason if not.
+
+    Everything is checked that can be without building the VM: the framing,
+    every checksum and digest, a mappable snapshot's memory image; not the
+    contents of the hart and device state records (a restore checks those)."""
     try:
         report = snapshot.inspect(path)
     except VmstateError as exc:
-        click.echo(f"{path}: BAD: {exc}", err=True)
+        reason = str(exc)
+        if reason.startswith(f"{path}: "):  # the reader's messages name the file already
+            reason = reason[len(path) + 2:]
+        click.echo(f"{path}: BAD: {reason}", err=True)
         sys.exit(1)
     click.echo(f"{path}: ok (format {report.format[0]}.{report.format[1]}, state {report.state_digest[:16]})")
 
