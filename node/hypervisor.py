@@ -589,7 +589,7 @@ class Hypervisor:
         an upload the node owns and may delete)."""
         self._check_open()
         try:
-            header = await asyncio.to_thread(vmsnap.inspect, path)
+            header = await asyncio.to_thread(vmsnap.inspect, path, None, False)  # the load checks the image
         except VmstateError as exc:
             raise InvalidArgument(str(exc)) from None
         meta = header.meta

@@ -107,7 +107,7 @@ def _restore(path: str, disk: str | None, backend: str, use_mmap: bool) -> tuple
     tmp_disk = None
     if disk is None:
         try:
-            header_disk = snapshot.inspect(path).disk
+            header_disk = snapshot.inspect(path, check_image=False).disk  # load() checks the image next
         except VmstateError as exc:
             raise CliError(str(exc)) from None
         if header_disk is not None and header_disk.get("embedded"):
