@@ -474,7 +474,8 @@ class Controller:
     async def restore_vm(self, options: dict, path: str) -> VmRow:
         """A new VM from the vmstate file at ``path`` (an upload; the caller removes it)."""
         try:
-            header = await asyncio.to_thread(vmsnap.inspect, path, None, False)  # the node checks the image as it loads it
+            # The header only: the node checks the memory image as it loads it.
+            header = await asyncio.to_thread(vmsnap.inspect, path, None, False)
         except VmstateError as exc:  # about the upload: name it as the user knows it
             raise E.InvalidArgument(str(exc).replace(path, "the uploaded file")) from None
         vm_id = self._new_vm_id()
