@@ -179,7 +179,7 @@ def test_a_restored_vm_boots_again_after_it_powers_off(cluster: Cluster, tmp_pat
     it powers off, a start boots it again exactly as the VM it was saved from
     — also after its node restarted (what it boots from is on disk)."""
     cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "orig", "--memory", "32M",
-                "--node", "node-1", "--set", "iterations=3000", "--set", "report_every=500")
+                "--node", "node-1", "--set", "iterations=20000", "--set", "report_every=2000")  # ~7 s: saved first
     snap = tmp_path / "orig.vmstate"
     cluster.run("vm", "snapshot", "orig", str(snap))
     cluster.run("vm", "restore", str(snap), "--name", "copy")

@@ -93,7 +93,8 @@ def test_drain_waits_for_a_migration_coming_in(cluster: Cluster) -> None:
     cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "inbound", "--memory", "64M",
                 "--node", "node-1", "--set", "iterations=0", "--set", "working_set_pages=8192")
     cluster.wait(lambda: int(cluster.vms()["inbound"]["vm"]["stats"]["instructions"]) > 2_000_000, what="fills")
-    job_id = cluster.run("migrate", "inbound", "node-2", "--max-bandwidth", "16M", "--detach").stdout.strip()
+    job_id = cluster.run("migrate", "inbound", "node-2", "--max-bandwidth", "16M", "--timeout", "4",  # ends, busy
+                         "--on-timeout", "force", "--detach").stdout.strip()                      # host or not
     drained = cluster.run("node", "drain", "node-2", "-o", "json", check=False)
     assert drained.returncode == 0, drained.stderr
     assert cluster.json("job", "show", job_id)["status"] == "completed"  # type: ignore[index]
