@@ -1,9 +1,15 @@
 """Shared pytest configuration: the --seeds option of the random differential
-test; daemons that tests start stop when the test process exits."""
+test; the `cluster` fixture (3 nodes); daemons that tests start stop when the
+test process exits."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+import pytest
+
+from clusters import Cluster
 
 # Every `caravan node serve` / `controller serve` a test starts (directly or
 # through `caravan cluster up`) inherits this and stops gracefully once this
@@ -14,3 +20,12 @@ os.environ["CARAVAN_EXIT_WITH"] = str(os.getpid())
 def pytest_addoption(parser):  # type: ignore[no-untyped-def]
     parser.addoption("--seeds", type=int, default=None,
                      help="run the random differential test for this many seeds (default: a fixed set)")
+
+
+@pytest.fixture
+def cluster(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real 3-node local cluster (`caravan cluster up`), stopped afterwards."""
+    c = Cluster(tmp_path / "cluster")
+    c.run("cluster", "up", "--nodes", "3", "--node-timeout", "3")
+    yield c
+    c.run("cluster", "down", check=False)

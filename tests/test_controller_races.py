@@ -11,19 +11,10 @@ import time
 from pathlib import Path
 
 import grpc
-import pytest
 
 from caravan import controller_pb2, controller_pb2_grpc, node_pb2, node_pb2_grpc, types_pb2
 from clusters import Cluster
 from support import guest
-
-
-@pytest.fixture
-def cluster(tmp_path: Path):  # type: ignore[no-untyped-def]
-    c = Cluster(tmp_path / "cluster")
-    c.run("cluster", "up", "--nodes", "3", "--node-timeout", "3")
-    yield c
-    c.run("cluster", "down", check=False)
 
 
 def _in_parallel(calls: list) -> list[object]:  # type: ignore[type-arg]

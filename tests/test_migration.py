@@ -24,14 +24,6 @@ from node.guestconfig import patch
 from support import guest
 
 
-@pytest.fixture
-def cluster(tmp_path: Path):  # type: ignore[no-untyped-def]
-    c = Cluster(tmp_path / "cluster")
-    c.run("cluster", "up", "--nodes", "3", "--node-timeout", "3")
-    yield c
-    c.run("cluster", "down", check=False)
-
-
 def instructions(c: Cluster, vm: str) -> int:
     return int(c.vms()[vm]["vm"]["stats"]["instructions"])
 
