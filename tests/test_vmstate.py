@@ -579,3 +579,19 @@ def test_records_of_kinds_a_section_does_not_hold_are_refused(section: str, anch
     path = _write(tmp_path, _reseal(bytes(newer), minor_1_1))
     assert S.inspect(path).format == (1, 1)
     S.load(path).machine.close()  # type: ignore[union-attr]
+
+
+def test_inspect_json_shows_metadata_whatever_its_keys(tmp_path: Path) -> None:
+    """A file's metadata is the writer's to choose: bytes keys too (msgpack
+    allows them). `inspect --json` shows them in hex, as it shows bytes values,
+    rather than failing with an internal error."""
+    m, _ = boot("hello", memory=4 << 20)
+    m.run(100)
+    path = tmp_path / "meta.vmstate"
+    S.save(m, str(path), meta={"name": "odd", b"\x01raw": b"\xff"})
+    m.close()
+    proc = subprocess.run([sys.executable, "-c", "from controller.cli import main; main()", "vmstate", "inspect",
+                           "--json", str(path)], capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    meta = json.loads(proc.stdout)["meta"]
+    assert meta["name"] == "odd" and meta[b"\x01raw".hex()] == "ff"

@@ -27,7 +27,7 @@ def inspect_command(path: str, as_json: bool) -> None:
     except VmstateError as exc:
         raise CliError(str(exc), exit_code=1) from None
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2, default=_json_default))
+        click.echo(json.dumps(_jsonable(report.to_json()), indent=2, default=_json_default))
         return
     meta = report.meta
     click.echo(f"file:          {report.path} ({report.file_bytes} bytes)")
@@ -71,6 +71,15 @@ def verify_command(path: str) -> None:
         click.echo(f"{path}: BAD: {reason}", err=True)
         sys.exit(1)
     click.echo(f"{path}: ok (format {report.format[0]}.{report.format[1]}, state {report.state_digest[:16]})")
+
+
+def _jsonable(value: object) -> object:
+    """The report with bytes keys (a file's metadata may hold any) in hex, as bytes values are."""
+    if isinstance(value, dict):
+        return {(k.hex() if isinstance(k, bytes) else k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
 
 
 def _json_default(value: object) -> object:
