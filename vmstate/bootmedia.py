@@ -32,7 +32,7 @@ from node.machine.memory import MAX_RAM
 from . import codec
 from .durable import atomic_file
 from .errors import ChecksumError, FormatError, LimitError, TruncatedError, VersionError, VmstateError
-from .snapshot import FORMAT_MAJOR, FORMAT_MINOR, MAGIC, PREAMBLE, _Writer
+from .snapshot import FORMAT_MAJOR, FORMAT_MINOR, MAGIC, PREAMBLE, _boot_segment, _Writer
 
 PIECE = 4 << 20  # bytes of segment data per BOOT record
 SLACK = 1 << 20  # bytes a boot media file may have beyond its memory size (records, device tree)
@@ -172,12 +172,9 @@ class _Reader:
             raise FormatError(f"a {_kind(fr.kind)} record in the config section")
 
     def boot(self, p: dict[str, Any]) -> None:
-        try:
-            seg = Segment(int(p["address"]), bytes(p["data"]), int(p["memsize"]))
-        except (KeyError, TypeError, ValueError):
-            raise FormatError("malformed boot record") from None
-        if not len(seg.data) <= seg.memsize <= self.memory_size or seg.address < 0:
-            raise FormatError("boot record larger than memory")
+        seg = _boot_segment(p, self.memory_size)  # as a snapshot's BOOT record
+        if seg.address < 0:
+            raise FormatError("malformed boot record")
         last = self.segments[-1] if self.segments else None
         if p.get("continued"):
             if last is None or last.memsize != len(last.data) or last.end != seg.address:
