@@ -378,7 +378,7 @@ class Hypervisor:
 
     def _new_id(self, vm_id: str) -> str:
         vm_id = vm_id or uuid.uuid4().hex[:12]
-        if not VM_ID_RE.match(vm_id):
+        if not VM_ID_RE.fullmatch(vm_id):
             raise InvalidArgument(f"invalid VM id {vm_id!r}: use letters, digits, '.', '_' or '-'")
         if (vm_id in self.vms or vm_id in self._creating
                 or any(i.vm_id == vm_id for i in self.migrations.incoming.values())):

@@ -30,7 +30,7 @@ from vmstate.durable import atomic_file
 
 from .machine.loader import Segment
 
-VM_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+VM_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # the whole id (fullmatch: "$" would allow a final "\n")
 DEFINITION_VERSION = 1
 BOOT_MEDIA = "boot.vmstate"
 
@@ -86,7 +86,7 @@ class Store:
             os.makedirs(os.path.join(self.root, sub), exist_ok=True)
 
     def vm_dir(self, vm_id: str) -> str:
-        if not VM_ID_RE.match(vm_id):
+        if not VM_ID_RE.fullmatch(vm_id):
             raise ValueError(f"invalid VM id {vm_id!r}")
         return os.path.join(self.root, "vms", vm_id)
 

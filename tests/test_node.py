@@ -173,6 +173,8 @@ def test_lifecycle_errors_have_meaningful_codes(node: NodeProcess) -> None:
     s = node.stub
     assert code_of(s.GetVm, node_pb2.VmRef(vm_id="nope")) == grpc.StatusCode.NOT_FOUND
     assert code_of(node.create, "bad", b"not an image", 32 << 20) == grpc.StatusCode.INVALID_ARGUMENT
+    for bad_id in ("two\n", "-x", "a/b"):  # an id names a directory: no new line at its end either
+        assert code_of(node.create, bad_id, image("hello")) == grpc.StatusCode.INVALID_ARGUMENT, bad_id
     node.create("p", image("dirtier", iterations=0))
     assert code_of(node.create, "p", image("hello")) == grpc.StatusCode.ALREADY_EXISTS
     assert code_of(s.ResumeVm, node_pb2.VmRef(vm_id="p")) == grpc.StatusCode.FAILED_PRECONDITION
