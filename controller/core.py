@@ -23,6 +23,7 @@ import grpc
 import structlog
 
 from caravan import node_pb2, node_pb2_grpc, types_pb2
+from node.store import VM_ID_RE
 from node.tls import TlsFiles, channel_credentials
 from vmstate import VmstateError
 from vmstate import snapshot as vmsnap
@@ -42,9 +43,9 @@ STATE_NAMES = {
 STATE_VALUES = {v: k for k, v in STATE_NAMES.items()}
 HOLDING = ("pending", "running", "paused", "migrating")
 FOLLOW_MOVE_SECONDS = 5.0  # a console follower waits this long for a VM that left its node to be recorded elsewhere
-# A VM name: what the CLI can take as an argument (not an option) and a shell
-# need not quote.
-VM_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# A VM name follows the rule of a VM id (node/store.py): what the CLI can take
+# as an argument (not an option) and a shell need not quote.
+VM_NAME_RE = VM_ID_RE
 # Node answers meaning "the node did not create it": the record can go.
 DEFINITE = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED,
             grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.FAILED_PRECONDITION)

@@ -210,8 +210,7 @@ class Jobs:
             return
         c.in_flight.add(vm.id)
         vm.node = job.destination
-        vm.placement = {"node": job.destination, "policy": "migration", "decided_at": time.time(), "seconds": 0.0,
-                        "reasons": [f"migrated from {job.source} by job {job.id}"]}
+        vm.placement = _moved(job.destination, f"migrated from {job.source} by job {job.id}")
         vm.state = "running"
         job.status = "handover"
         t_commit = time.time()
@@ -293,8 +292,7 @@ class Jobs:
         vm = c.vms.get(job.vm_id)
         if vm is not None:
             vm.node = job.source
-            vm.placement = {"node": job.source, "policy": "migration", "decided_at": time.time(), "seconds": 0.0,
-                            "reasons": [f"handed back by job {job.id}: {job.destination} lost its copy"]}
+            vm.placement = _moved(job.source, f"handed back by job {job.id}: {job.destination} lost its copy")
             await c.store.commit_migration(job, vm)
         else:
             await c.store.put_job(job)
@@ -385,3 +383,8 @@ class Jobs:
             return (await self.c.refresh_vm(vm)).state not in ("running", "paused")
         except E.ControllerError:
             return False
+
+
+def _moved(node: str, reason: str) -> dict:
+    """A VM's placement record once a migration job has put it on ``node``."""
+    return {"node": node, "policy": "migration", "decided_at": time.time(), "seconds": 0.0, "reasons": [reason]}

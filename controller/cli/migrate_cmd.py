@@ -53,8 +53,6 @@ def make_params(downtime_ms: int, max_bandwidth: int | None, auto_converge: bool
     a uint32, and 0 there means "the default 50 ms"): it is never rounded."""
     if on_timeout is not None and not timeout and not max_rounds:
         raise CliError("--on-timeout needs --timeout or --max-rounds (without a limit there is no timeout to act on)")
-    if isinstance(downtime_ms, float) and not downtime_ms.is_integer():
-        raise CliError(f"--downtime-ms {downtime_ms}: give whole milliseconds")
     try:  # the source's own rules, so that a job is never started only to fail on them
         Params(downtime_ms=downtime_ms, max_bandwidth=max_bandwidth or 0, auto_converge=auto_converge,
                max_rounds=max_rounds, timeout=timeout, on_timeout=on_timeout or "abort", compress=compress or "")
