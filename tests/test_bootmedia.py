@@ -59,3 +59,14 @@ def test_boot_media_keep_large_segments_and_refuse_damage(tmp_path: Path) -> Non
     with pytest.raises(FormatError, match="not a boot media file"):
         bootmedia.load(str(snapshot))
     machine.close()
+
+
+def test_boot_media_is_not_a_snapshot(tmp_path: Path) -> None:
+    machine = Machine(MachineConfig(memory_size=32 << 20, kernel=guest("hello")))
+    machine.boot()
+    path = str(tmp_path / "boot.vmstate")
+    bootmedia.save(path, machine.config_state(), machine.boot_segments())
+    machine.close()
+    for read in (vmsnap.load, vmsnap.inspect):
+        with pytest.raises(FormatError, match="boot.vmstate: a VM's boot media .*not a snapshot"):
+            read(path)

@@ -22,7 +22,6 @@ most 16 MiB), and joined again when read.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Any
 
@@ -31,8 +30,9 @@ from node.machine.memory import MAX_RAM
 
 from . import codec
 from .durable import atomic_file
-from .errors import ChecksumError, FormatError, LimitError, TruncatedError, VersionError, VmstateError
-from .snapshot import FORMAT_MAJOR, FORMAT_MINOR, MAGIC, PREAMBLE, _boot_segment, _Writer
+from .errors import FormatError, LimitError
+from .snapshot import (FORMAT_MAJOR, FORMAT_MINOR, MAGIC, PREAMBLE, Limits, _boot_segment, _open, _Reader,
+                       _read_until_trailer, _Writer)
 
 PIECE = 4 << 20  # bytes of segment data per BOOT record
 SLACK = 1 << 20  # bytes a boot media file may have beyond its memory size (records, device tree)
@@ -77,119 +77,52 @@ def _pieces(segments: list[Segment]) -> list[dict[str, Any]]:
 
 
 def load(path: str, max_memory: int = MAX_RAM) -> tuple[dict[str, Any], list[Segment]]:
-    """The machine config record and boot segments saved in ``path``,
-    every frame and digest checked. The config record itself is checked by
-    :meth:`Machine.from_config_state` when the machine is built."""
+    """The machine config record and boot segments saved in ``path``, read
+    by the snapshot reader (every frame, record kind and digest checked).
+    The config record itself is checked by :meth:`Machine.from_config_state`
+    when the machine is built."""
     try:
-        size = os.path.getsize(path)
-        if size > max_memory + SLACK:
-            raise LimitError(f"{path}: {size} bytes is more than boot media for this node's VMs can be")
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise FormatError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise FormatError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        return _Reader(max_memory).read(data)
-    except VmstateError as exc:
-        raise type(exc)(f"{path}: {exc}") from None
+        if os.path.getsize(path) > max_memory + SLACK:
+            raise LimitError(f"{path}: {os.path.getsize(path)} bytes is more than boot media "
+                             f"for this node's VMs can be")
+    except OSError:
+        pass  # opening it says what is wrong
+    reader = _Reader(path, Limits(max_memory=max_memory), boot_media=True)
+    media = _Media(reader)
+    reader.handlers = {"config": media.record}
+    with _open(path) as f:
+        _read_until_trailer(f, reader)
+    assert media.machine is not None  # the reader requires the machine record
+    return media.machine, media.segments
 
 
-class _Reader:
-    """One boot media file's frames, in order: header, config section, trailer."""
+class _Media:
+    """The config section's records as a machine record and whole segments
+    (a segment stored in pieces is joined again)."""
 
-    def __init__(self, max_memory: int) -> None:
-        self.max_memory = max_memory
-        self.whole = hashlib.sha256()
-        self.section = hashlib.sha256()
-        self.memory_size = 0
-        self.records = 0
+    def __init__(self, reader: _Reader) -> None:
+        self.reader = reader
         self.machine: dict[str, Any] | None = None
         self.segments: list[Segment] = []
 
-    def read(self, data: bytes) -> tuple[dict[str, Any], list[Segment]]:
-        self.preamble(data[:PREAMBLE.size])
-        decoder = codec.FrameDecoder()
-        frames = list(decoder.feed(data[PREAMBLE.size:]))
-        decoder.close()
-        if not frames or frames[-1].kind != codec.TRAILER:
-            raise TruncatedError("the file ends before its trailer")
-        if len(frames) < 4:
-            raise FormatError("too few records for boot media")
-        header, begin, *records, end, trailer = frames
-        for fr, kind in ((header, codec.HEADER), (begin, codec.BEGIN), (end, codec.END)):
-            if fr.kind != kind:
-                raise FormatError(f"a {_kind(fr.kind)} record where the {_kind(kind)} should be")
-            self.whole.update(fr.raw)
-        self.header(header.payload)
-        self.begin(begin.payload)
-        for fr in records:
-            self.record(fr)
-        self.end(end.payload)
-        if trailer.payload.get("digest") != self.whole.digest():
-            raise ChecksumError("the whole-file digest does not match")
-        assert self.machine is not None
-        return self.machine, self.segments
-
-    def preamble(self, data: bytes) -> None:
-        if len(data) < PREAMBLE.size:
-            raise TruncatedError("too short to be a vmstate file")
-        magic, major, minor, _ = PREAMBLE.unpack(data)
-        if magic != MAGIC:
-            raise FormatError("not a vmstate file (bad magic)")
-        if major != FORMAT_MAJOR:
-            raise VersionError(f"format {major}.{minor} is not one this reader knows "
-                               f"({FORMAT_MAJOR}.{FORMAT_MINOR})")
-        self.whole.update(data)
-
-    def header(self, h: dict[str, Any]) -> None:
-        if not h.get("boot_media") or h.get("sections") != ["config"]:
-            raise FormatError("not a boot media file (a snapshot? restore it instead)")
-        size = h.get("memory_size")
-        if not isinstance(size, int) or size <= 0:
-            raise FormatError(f"bad memory size {size!r}")
-        if size > self.max_memory:
-            raise LimitError(f"the VM has {size} bytes of memory; this host allows at most {self.max_memory}")
-        self.memory_size = size
-
-    def begin(self, payload: dict[str, Any]) -> None:
-        if payload.get("section") != "config":
-            raise FormatError(f"unexpected section {payload.get('section')!r} (expected 'config')")
-
     def record(self, fr: codec.Frame) -> None:
-        self.section.update(fr.body)
-        self.records += 1
         p = fr.payload
-        if fr.kind == codec.STATE and p.get("name") == "machine" and self.machine is None:
+        if fr.kind == codec.STATE:  # the reader allows one, named "machine"
             state = p.get("state")
             if not isinstance(state, dict):
-                raise FormatError("malformed machine record")
+                raise FormatError(f"{self.reader.path}: malformed machine record")
             self.machine = state
-        elif fr.kind == codec.BOOT:
-            self.boot(p)
-        else:
-            raise FormatError(f"a {_kind(fr.kind)} record in the config section")
-
-    def boot(self, p: dict[str, Any]) -> None:
-        seg = _boot_segment(p, self.memory_size)  # as a snapshot's BOOT record
-        if seg.address < 0:
-            raise FormatError("malformed boot record")
-        last = self.segments[-1] if self.segments else None
-        if p.get("continued"):
-            if last is None or last.memsize != len(last.data) or last.end != seg.address:
-                raise FormatError("a continued boot record that continues nothing")
-            self.segments[-1] = Segment(last.address, last.data + seg.data, last.memsize + seg.memsize)
-        else:
-            self.segments.append(seg)
-
-    def end(self, payload: dict[str, Any]) -> None:
-        if self.machine is None:
-            raise FormatError("the config section has no 'machine' state record")
-        if (payload.get("section") != "config" or payload.get("records") != self.records
-                or payload.get("digest") != self.section.digest()):
-            raise ChecksumError("section 'config' does not match its digest")
-
-
-def _kind(kind: int) -> str:
-    return codec.KIND_NAMES.get(kind, f"unknown ({kind!r})")
+            return
+        try:
+            seg = _boot_segment(p, self.reader.report.memory_size)  # as a snapshot's BOOT record
+            if seg.address < 0:
+                raise FormatError("malformed boot record")
+            last = self.segments[-1] if self.segments else None
+            if p.get("continued"):
+                if last is None or last.memsize != len(last.data) or last.end != seg.address:
+                    raise FormatError("a continued boot record that continues nothing")
+                self.segments[-1] = Segment(last.address, last.data + seg.data, last.memsize + seg.memsize)
+            else:
+                self.segments.append(seg)
+        except FormatError as exc:
+            raise FormatError(f"{self.reader.path}: {exc}") from None

@@ -351,11 +351,17 @@ IMAGE_CHUNK = 4 << 20  # a mappable snapshot's memory image is checked this much
 class _Reader:
     """Consumes a snapshot's frames in order and validates everything that
     does not need a machine — framing, sections, record kinds, digests; the
-    records of each section go to ``handlers[section]``."""
+    records of each section go to ``handlers[section]``.
 
-    def __init__(self, path: str, limits: Limits) -> None:
+    ``boot_media``: read a boot media file instead (vmstate/bootmedia.py): the
+    config section alone, under a header that says so, and a trailer with the
+    whole-file digest but no state digest. Each kind of file is refused by
+    the other's reader."""
+
+    def __init__(self, path: str, limits: Limits, boot_media: bool = False) -> None:
         self.path = path
         self.limits = limits
+        self.boot_media = boot_media
         self.report = Report(path=path)
         self.header: dict[str, Any] | None = None
         self.section: SectionInfo | None = None
@@ -447,12 +453,21 @@ class _Reader:
         fmt = h.get("format")
         if not (isinstance(fmt, list) and len(fmt) == 2 and list(self.report.format) == fmt):
             raise self.fail(FormatError, f"header format {fmt!r} disagrees with the preamble")
+        if self.boot_media and (h.get("boot_media") is not True or h.get("sections") != ["config"]):
+            raise self.fail(FormatError, "not a boot media file (a snapshot? restore it instead)")
+        if not self.boot_media and h.get("boot_media"):
+            raise self.fail(FormatError, "a VM's boot media (what its node boots it from), not a snapshot")
         size = h.get("memory_size")
         if not isinstance(size, int) or size <= 0 or size % PAGE_SIZE:
             raise self.fail(FormatError, f"bad memory size {size!r}")
         if size > self.limits.max_memory:
             raise self.fail(LimitError, f"the VM has {size} bytes of memory; this host allows "
                                         f"at most {self.limits.max_memory}")
+        if self.boot_media:  # its header's disk is the machine's description, checked with the machine
+            self.header, self.expected_sections = h, ["config"]
+            self.report.memory_size = size
+            self.report.meta = h.get("meta") if isinstance(h.get("meta"), dict) else {}
+            return
         disk = h.get("disk")
         if disk is not None:
             if (not isinstance(disk, dict) or not isinstance(disk.get("size"), int) or disk["size"] < 0
@@ -524,15 +539,16 @@ class _Reader:
             raise self.fail(TruncatedError, f"sections {missing} are missing")
         if payload.get("digest") != self.whole.digest():
             raise self.fail(ChecksumError, "the whole-file digest does not match")
-        digests = dict(self.digests)
-        disk = self.report.disk
-        if disk is not None and "disk" not in digests:
-            digests["disk"] = disk["digest"]
-        if payload.get("state_digest") != _combine(digests):
-            raise self.fail(ChecksumError, "the state digest does not match the sections")
+        if not self.boot_media:  # a snapshot's trailer also carries its state digest
+            digests = dict(self.digests)
+            disk = self.report.disk
+            if disk is not None and "disk" not in digests:
+                digests["disk"] = disk["digest"]
+            if payload.get("state_digest") != _combine(digests):
+                raise self.fail(ChecksumError, "the state digest does not match the sections")
+            self.report.state_digest = payload["state_digest"].hex()
         self.trailer = payload
         self.report.file_digest_ok = True
-        self.report.state_digest = payload["state_digest"].hex()
 
 
 def _kind_name(kind: int) -> str:
