@@ -156,6 +156,8 @@ def test_disk_is_embedded_or_referenced(tmp_path: Path) -> None:
     m.close()
     with pytest.raises(VmstateError, match="say where to write it"):
         S.load(str(tmp_path / "emb.vmstate"))
+    with pytest.raises(VmstateError, match=r"cannot write its disk to .*/nowhere/copy.img \(No such file"):
+        S.load(str(tmp_path / "emb.vmstate"), disk=str(tmp_path / "nowhere" / "copy.img"))
     restored = S.load(str(tmp_path / "emb.vmstate"), disk=str(tmp_path / "copy.img"))
     assert (tmp_path / "copy.img").read_bytes() == disk.read_bytes()
     restored.machine.close()  # type: ignore[union-attr]

@@ -752,7 +752,11 @@ class _Restore:
             if header_disk.get("embedded"):
                 if target is None:
                     raise VmstateError(f"{self.path}: the snapshot contains a disk; say where to write it (--disk)")
-                fd, tmp = tempfile.mkstemp(prefix=".disk-", dir=os.path.dirname(os.path.abspath(target)))
+                try:
+                    fd, tmp = tempfile.mkstemp(prefix=".disk-", dir=os.path.dirname(os.path.abspath(target)))
+                except OSError as exc:
+                    raise VmstateError(f"{self.path}: cannot write its disk to {target} "
+                                       f"({exc.strerror})") from None
                 self.disk_fd, self.disk_tmp = fd, tmp
                 os.ftruncate(fd, header_disk["size"])
                 target = tmp
