@@ -15,6 +15,7 @@ then ``cluster up`` brings running VMs back where they were.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
@@ -35,12 +37,28 @@ START_TIMEOUT = 60.0
 
 @dataclass(frozen=True)
 class UpOptions:
-    nodes: int = 3
-    insecure: bool = False
-    capacity_memory: str = "2G"
-    capacity_vcpus: int = 8
-    backend: str = "interp"
-    node_timeout: float = 5.0
+    """What ``cluster up`` was asked for. ``None`` means "not said": a new
+    cluster takes :data:`DEFAULTS`; an existing one keeps what each member was
+    first started with (recorded in cluster.json), so a restart does not
+    quietly change a node's capacity or backend."""
+
+    nodes: int | None = None  # None: as many as the cluster has (a new one: 3)
+    insecure: bool | None = None
+    capacity_memory: str | None = None
+    capacity_vcpus: int | None = None
+    backend: str | None = None
+    node_timeout: float | None = None
+
+
+NODE_OPTIONS = ("capacity_memory", "capacity_vcpus", "backend")  # recorded per node
+DEFAULT_NODES = 3
+DEFAULTS: dict[str, Any] = {"capacity_memory": "2G", "capacity_vcpus": 8, "backend": "interp", "node_timeout": 5.0}
+
+
+def _chosen(options: UpOptions, recorded: dict[str, Any]) -> dict[str, Any]:
+    """Each option as said on the command line, else as recorded, else the default."""
+    return {key: value if (value := getattr(options, key)) is not None else recorded.get(key, default)
+            for key, default in DEFAULTS.items()}
 
 
 def pid_alive(pid: int) -> bool:
@@ -93,17 +111,20 @@ def up(directory: str, options: UpOptions) -> ClusterConfig:
     running (on the addresses they had, so the others find them again)."""
     config_path = os.path.join(directory, "cluster.json")
     existing = ClusterConfig.load(directory) if os.path.exists(config_path) else None
+    count = options.nodes if options.nodes is not None else len(existing.nodes) if existing else DEFAULT_NODES
     if existing is not None and pid_alive(existing.controller_pid) and \
-            all(pid_alive(int(n.get("pid", 0))) for n in existing.nodes) and len(existing.nodes) >= options.nodes:
+            all(pid_alive(int(n.get("pid", 0))) for n in existing.nodes) and len(existing.nodes) >= count:
         raise ClientError(f"the cluster in {directory} is already running", exit_code=4)
-    if options.nodes < 1:
+    if count < 1:
         raise ClientError("a cluster needs at least one node")
+    if options.insecure is None:
+        options = dataclasses.replace(options, insecure=existing is not None and existing.tls is None)
     if existing is not None and (existing.tls is None) != options.insecure:
         raise ClientError(f"the cluster in {directory} was created {'without' if existing.tls is None else 'with'} "
                           "TLS; start it the same way", exit_code=4)
     os.makedirs(directory, exist_ok=True)
     certs = os.path.join(directory, "certs")
-    names = [f"node-{i}" for i in range(1, max(options.nodes, len(existing.nodes) if existing else 0) + 1)]
+    names = [f"node-{i}" for i in range(1, max(count, len(existing.nodes) if existing else 0) + 1)]
     tls_args: list[str] = ["--insecure"]
     tls_config = None
     if not options.insecure:
@@ -118,6 +139,8 @@ def up(directory: str, options: UpOptions) -> ClusterConfig:
                       "key": os.path.join(certs, "admin.key")}
     logs = os.path.join(directory, "logs")
     config = existing or ClusterConfig(directory, tls=tls_config)
+    cluster_options = _chosen(options, config.extra.get("options", {}))  # for the controller and new nodes
+    config.extra["options"] = cluster_options
     started: list[subprocess.Popen] = []  # by this call: stopped again if it does not finish
     try:
         if not pid_alive(config.controller_pid):
@@ -127,7 +150,7 @@ def up(directory: str, options: UpOptions) -> ClusterConfig:
             log_path = os.path.join(logs, "controller.log")
             proc = _spawn([*DAEMON, "controller", "serve", "--listen", config.controller or "127.0.0.1:0",
                            "--data", os.path.join(directory, "controller"), "--name", "controller",
-                           "--node-timeout", str(options.node_timeout), "--ready-file", ready,
+                           "--node-timeout", str(cluster_options["node_timeout"]), "--ready-file", ready,
                            "--metrics-port", "0", *tls_args], log_path)
             started.append(proc)
             info = _wait_ready(proc, ready, "the controller", log_path)
@@ -145,17 +168,19 @@ def up(directory: str, options: UpOptions) -> ClusterConfig:
                 os.unlink(node_ready)
             node_log = os.path.join(logs, f"{name}.log")
             listen = node["address"] if node else "127.0.0.1:0"
+            chosen = _chosen(options, {**cluster_options, **(node or {})})
             p = _spawn([*DAEMON, "node", "serve", "--listen", listen, "--name", name,
                         "--data", os.path.join(directory, "nodes", name), "--controller", config.controller,
-                        "--capacity-memory", options.capacity_memory, "--capacity-vcpus", str(options.capacity_vcpus),
-                        "--backend", options.backend, "--save-on-shutdown", "--resume-on-start",
+                        "--capacity-memory", str(chosen["capacity_memory"]),
+                        "--capacity-vcpus", str(chosen["capacity_vcpus"]),
+                        "--backend", chosen["backend"], "--save-on-shutdown", "--resume-on-start",
                         "--metrics-port", "0", "--ready-file", node_ready, *tls_args], node_log)
             started.append(p)
-            procs.append((name, p, node_ready, node_log))
-        for name, p, node_ready, node_log in procs:
+            procs.append((name, p, node_ready, node_log, {k: chosen[k] for k in NODE_OPTIONS}))
+        for name, p, node_ready, node_log, node_options in procs:
             node_info = _wait_ready(p, node_ready, f"node {name}", node_log)
             recorded[name] = {"name": name, "address": node_info["address"], "pid": p.pid,
-                              "metrics_port": node_info.get("metrics_port"), "log": node_log}
+                              "metrics_port": node_info.get("metrics_port"), "log": node_log, **node_options}
         config.nodes = [recorded[name] for name in names]
         config.save()
         wait_nodes_ready(config, names)

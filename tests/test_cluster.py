@@ -5,6 +5,7 @@ lost, a killed node going down, and connections without a certificate refused.""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -238,3 +239,31 @@ def test_exit_with_a_process_that_does_not_exist_is_refused(tmp_path: Path) -> N
     proc = subprocess.run([*CLI, "node", "serve", "--listen", "127.0.0.1:0", "--data", str(tmp_path),
                            "--insecure", "--exit-with", "999999999"], capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "there is no process 999999999" in proc.stderr, proc.stderr
+
+
+def test_a_restarted_cluster_keeps_the_options_its_members_were_started_with(tmp_path: Path) -> None:
+    """`cluster up` on a stopped cluster starts each member as it first was
+    (it used to give restarted nodes the default capacity); an option given
+    again applies to the members it starts, and added nodes take the cluster's."""
+    c = Cluster(tmp_path / "cluster")
+
+    def capacities() -> dict[str, tuple[int, int]]:
+        nodes = json.loads(c.run("node", "list", "-o", "json").stdout)
+        return {n["name"]: (int(n["capacity"]["memory_bytes"]), n["capacity"]["vcpus"]) for n in nodes}
+
+    try:
+        c.run("cluster", "up", "--nodes", "1", "--capacity-memory", "64M", "--capacity-vcpus", "2")
+        assert capacities() == {"node-1": (64 << 20, 2)}
+        c.run("cluster", "down")
+        c.run("cluster", "up", "--nodes", "2")
+        assert capacities() == {"node-1": (64 << 20, 2), "node-2": (64 << 20, 2)}
+        c.run("cluster", "down")
+        c.run("cluster", "up", "--capacity-vcpus", "3")
+        assert capacities() == {"node-1": (64 << 20, 3), "node-2": (64 << 20, 3)}
+        node_1 = c.config["nodes"][0]["pid"]
+        os.kill(node_1, signal.SIGTERM)
+        c.wait(lambda: not pid_alive(node_1), timeout=60, what="node-1 stops")
+        c.run("cluster", "up")
+        assert capacities() == {"node-1": (64 << 20, 3), "node-2": (64 << 20, 3)}
+    finally:
+        c.run("cluster", "down", check=False)

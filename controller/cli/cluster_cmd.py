@@ -9,7 +9,7 @@ import grpc
 
 from caravan import controller_pb2
 from controller.client import Client, ClientError, ClusterConfig, cluster_dir
-from controller.cluster import UpOptions, down, pid_alive, up
+from controller.cluster import DEFAULT_NODES, DEFAULTS, UpOptions, down, pid_alive, up
 from controller.core import ControllerConfig
 from node.machine.machine import BACKENDS
 from node.machine.memory import MIN_RAM
@@ -29,24 +29,31 @@ def cluster_group() -> None:
 
 
 @cluster_group.command("up")
-@click.option("--nodes", "count", type=click.IntRange(min=1), default=3, show_default=True, help="How many nodes.")
+@click.option("--nodes", "count", type=click.IntRange(min=1), default=None,
+              help=f"How many nodes (an existing cluster: as many as it has).  [default: {DEFAULT_NODES}]")
 @dir_option
-@click.option("--capacity-memory", type=SizeType(min=MIN_RAM), default="2G", show_default=True,
-              help="Memory each node offers to VMs (at least 1M).")
-@click.option("--capacity-vcpus", type=click.IntRange(min=1), default=8, show_default=True, help="vCPU slots per node.")
-@click.option("--backend", type=click.Choice(BACKENDS), default="interp", show_default=True,
-              help="Execution backend of the nodes.")
-@click.option("--node-timeout", type=NumberType(min=HEARTBEAT_SECONDS, min_open=True), default=5.0, show_default=True,
+@click.option("--capacity-memory", type=SizeType(min=MIN_RAM), default=None,
+              help=f"Memory each node offers to VMs (at least 1M).  [default: {DEFAULTS['capacity_memory']}]")
+@click.option("--capacity-vcpus", type=click.IntRange(min=1), default=None,
+              help=f"vCPU slots per node.  [default: {DEFAULTS['capacity_vcpus']}]")
+@click.option("--backend", type=click.Choice(BACKENDS), default=None,
+              help=f"Execution backend of the nodes.  [default: {DEFAULTS['backend']}]")
+@click.option("--node-timeout", type=NumberType(min=HEARTBEAT_SECONDS, min_open=True), default=None,
               help=f"Seconds without a heartbeat before a node is down (more than the {HEARTBEAT_SECONDS:g} s "
-                   "heartbeat interval).")
-@click.option("--insecure", is_flag=True, help="No TLS (debugging only).")
+                   f"heartbeat interval).  [default: {DEFAULTS['node_timeout']:g}]")
+@click.option("--insecure", is_flag=True, default=None, help="No TLS (debugging only).")
 @output_option
-def up_command(count: int, directory: str | None, capacity_memory: int, capacity_vcpus: int, backend: str,
-               node_timeout: float, insecure: bool, output: str) -> None:
-    """Start a controller and NODES nodes in the background and wait until all are ready."""
+def up_command(count: int | None, directory: str | None, capacity_memory: int | None, capacity_vcpus: int | None,
+               backend: str | None, node_timeout: float | None, insecure: bool | None, output: str) -> None:
+    """Start a controller and NODES nodes in the background and wait until all are ready.
+
+    On an existing cluster, start the members that are not running (and add
+    nodes up to NODES). Each member keeps the options it was first started
+    with; an option given here applies to every member this command starts."""
     directory = cluster_dir(directory)
     # Every option was checked as the command line was parsed: nothing starts with one a member would refuse.
-    config = up(directory, UpOptions(nodes=count, insecure=insecure, capacity_memory=str(capacity_memory),
+    config = up(directory, UpOptions(nodes=count, insecure=insecure,
+                                     capacity_memory=None if capacity_memory is None else str(capacity_memory),
                                      capacity_vcpus=capacity_vcpus, backend=backend, node_timeout=node_timeout))
     _show(config, output)
 
