@@ -53,6 +53,14 @@ def test_tohost_must_be_an_address(saved: tuple[dict, dict, dict], value: object
         Machine.from_config_state(config, [], None)
 
 
+@pytest.mark.parametrize("value", ["x", -1, {"size": "1M"}, {"size": -1}, {}])
+def test_the_disk_description_is_checked(saved: tuple[dict, dict, dict], value: object) -> None:
+    config = copy.deepcopy(saved[0])
+    config["disk"] = value
+    with pytest.raises(StateError, match="not a disk description"):
+        Machine.from_config_state(config, [], "/dev/null")
+
+
 @pytest.mark.parametrize("field,value", [
     ("exit_code", "0"), ("resets", "abc"), ("resets", -1), ("halted", None), ("reset_pending", 1),
 ])

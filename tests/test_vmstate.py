@@ -531,6 +531,31 @@ def test_verify_names_the_file_once(tmp_path: Path, small_snapshot: bytes) -> No
     assert proc.stderr.decode().startswith(f"{path}: BAD: ") and proc.stderr.decode().count(path) == 1, proc.stderr
 
 
+def test_verify_restores_the_state_records(tmp_path: Path) -> None:
+    """A snapshot whose records are intact but whose hart record does not
+    restore (a bad value, written by a buggy or hostile writer with valid
+    digests) verifies BAD, as a restore refuses it; inspect alone passes."""
+    m, _ = boot("hello", memory=4 << 20)
+    m.run(100)
+    good = str(tmp_path / "good.vmstate")
+    S.save(m, good)
+    state = m.hart.to_state()
+    m.hart.to_state = lambda: {**state, "pc": "somewhere"}  # type: ignore[method-assign]
+    bad = str(tmp_path / "bad.vmstate")
+    S.save(m, bad)
+    m.close()
+    assert not S.inspect(bad).states_checked and S.inspect(good, check_states=True).states_checked
+    with pytest.raises(VmstateError):
+        S.load(bad)
+    with pytest.raises(S.FormatError, match="bad.vmstate: hart state: malformed"):
+        S.inspect(bad, check_states=True)
+    cli = [sys.executable, "-c", "from controller.cli import main; main()", "vmstate", "verify"]
+    proc = subprocess.run([*cli, bad], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and proc.stderr.startswith(f"{bad}: BAD: ") and "hart state" in proc.stderr, proc.stderr
+    proc = subprocess.run([*cli, good], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith(f"{good}: ok (format 1.0, state "), proc.stdout
+
+
 def test_nothing_may_follow_the_trailer(tmp_path: Path, small_snapshot: bytes,
                                         mappable_snapshot: tuple[bytes, S.Report]) -> None:
     trailer = list(codec.FrameDecoder().feed(small_snapshot[S.PREAMBLE.size:]))[-1]

@@ -102,6 +102,7 @@ class Report:
     file_bytes: int = 0
     image_offset: int = 0   # mappable: where the raw memory image starts in the file
     image_bytes: int = 0    # mappable: its length (the memory size)
+    states_checked: bool = False  # the machine, hart and device records restore (inspect(check_states=True))
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -346,6 +347,7 @@ SECTION_KINDS = {"config": (codec.STATE, codec.BOOT), "hart": (codec.STATE,), "d
                  "disk": (codec.DISK,), "console": (codec.CONSOLE,)}
 STATE_NAMES = {"config": "machine", "hart": "hart"}  # the one state record of these sections
 IMAGE_CHUNK = 4 << 20  # a mappable snapshot's memory image is checked this much at a time (whole windows)
+STATE_ERRORS = (StateError, ValueError, KeyError, TypeError)  # what a malformed state record raises
 
 
 class _Reader:
@@ -783,7 +785,7 @@ class _Restore:
                 self.map_or_read_image(machine, trailer_end)
             try:
                 machine.restore_states(self.hart_state, self.device_states)
-            except (StateError, ValueError, KeyError, TypeError) as exc:
+            except STATE_ERRORS as exc:
                 raise self.fail(str(exc)) from None
             if self.disk_fd is not None:
                 os.fsync(self.disk_fd)
@@ -855,13 +857,18 @@ class _NoRam:
         pass
 
 
-def inspect(path: str, limits: Limits | None = None, check_image: bool = True) -> Report:
-    """Read and verify every record without building a machine — and, unless
+def inspect(path: str, limits: Limits | None = None, check_image: bool = True,
+            check_states: bool = False) -> Report:
+    """Read and verify every record without restoring the VM — and, unless
     ``check_image`` is false, a mappable snapshot's memory image (its length
-    and digest, as a restore does, read a few MiB at a time). What it cannot
-    check is what only a machine can: the contents of the state records."""
+    and digest, as a restore does, read a few MiB at a time). With
+    ``check_states``, also the contents of the machine, hart and device
+    records: they are restored into a machine of the saved hardware whose
+    memory is never touched and whose disk is a sparse scratch file
+    (``report.states_checked``; not for a VM larger than this host allows)."""
     reader = _Reader(path, limits or Limits(max_memory=1 << 62, max_disk=1 << 62))
     versions: dict[str, Any] = {}
+    records: dict[str, Any] = {"boot": [], "devices": {}}
     pages: list[PageDecoder] = []  # created with the first page record: the size comes from the header
     disk_hash = hashlib.sha256()
     zstd = zstandard.ZstdDecompressor()
@@ -872,10 +879,16 @@ def inspect(path: str, limits: Limits | None = None, check_image: bool = True) -
         return pages[0]
 
     def states(fr: Frame) -> None:
-        if fr.kind == codec.STATE and isinstance(fr.payload.get("state"), dict):
-            versions[fr.payload["name"]] = fr.payload["state"].get("version")
+        if fr.kind == codec.STATE:
+            name, state = fr.payload["name"], fr.payload.get("state")
+            if isinstance(state, dict):
+                versions[name] = state.get("version")
+            if name in ("machine", "hart"):
+                records[name] = state
+            else:
+                records["devices"][name] = state
         elif fr.kind == codec.BOOT:
-            _boot_segment(fr.payload, reader.report.memory_size)
+            records["boot"].append(_boot_segment(fr.payload, reader.report.memory_size))
 
     def memory(fr: Frame) -> None:
         if fr.kind == codec.PAGES:
@@ -909,4 +922,34 @@ def inspect(path: str, limits: Limits | None = None, check_image: bool = True) -
     r.versions = versions
     if reader.raw is None or check_image:
         r.zero_pages = r.memory_size // PAGE_SIZE - r.data_pages
+    if check_states and r.memory_size <= MAX_RAM:
+        _check_states(path, records)
+        r.states_checked = True
     return r
+
+
+def _check_states(path: str, records: dict[str, Any]) -> None:
+    """Restore the machine, hart and device records into a machine of the
+    hardware they describe, as a restore would, and discard it."""
+    machine_state = records.get("machine")
+    disk_info = machine_state.get("disk") if isinstance(machine_state, dict) else None
+    with tempfile.TemporaryDirectory(prefix="caravan-verify-") as scratch:
+        disk = None
+        if isinstance(disk_info, dict) and isinstance(disk_info.get("size"), int) and disk_info["size"] >= 0:
+            disk = os.path.join(scratch, "disk.img")
+            try:
+                with open(disk, "wb") as f:
+                    f.truncate(disk_info["size"])
+            except OSError as exc:
+                raise VmstateError(f"{path}: cannot make a scratch disk of {disk_info['size']} bytes "
+                                   f"to check the records with ({exc.strerror})") from None
+        try:
+            machine = Machine.from_config_state(machine_state, records["boot"], disk)  # type: ignore[arg-type]
+        except STATE_ERRORS as exc:
+            raise FormatError(f"{path}: {exc}") from None
+        try:
+            machine.restore_states(records.get("hart"), records["devices"])  # type: ignore[arg-type]
+        except STATE_ERRORS as exc:
+            raise FormatError(f"{path}: {exc}") from None
+        finally:
+            machine.close()

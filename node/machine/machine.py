@@ -336,6 +336,9 @@ class Machine:
                 raise StateError(f"machine config record is malformed (boot {name} {value:#x} is not an address)")
         if tohost is not None and (not isinstance(tohost, int) or not 0 <= tohost <= MASK64):
             raise StateError(f"machine config record is malformed (tohost {tohost!r} is not an address)")
+        if disk_info is not None and not (isinstance(disk_info, dict) and isinstance(disk_info.get("size"), int)
+                                          and disk_info["size"] >= 0):
+            raise StateError(f"machine config record is malformed (disk {disk_info!r} is not a disk description)")
         if (disk_info is None) != (disk is None):
             raise StateError("the saved machine " + ("has a disk but no disk image was given"
                                                      if disk is None else "has no disk"))
