@@ -6,6 +6,7 @@ refused with :class:`StateError` — a clean error, never a crash later on."""
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
@@ -51,6 +52,27 @@ def test_tohost_must_be_an_address(saved: tuple[dict, dict, dict], value: object
     config["tohost"] = value
     with pytest.raises(StateError, match="tohost"):
         Machine.from_config_state(config, [], None)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("pc", "0x80000000", "pc is '0x80000000', not an integer"), ("icount", None, "icount is None"),
+    ("mstatus", True, "mstatus is True"), ("wfi", 0, "wfi is 0, not true or false"),
+    ("x", ["0"] * 32, "x is not a list of integers"), ("hartid", ..., "no 'hartid'"),
+])
+def test_the_hart_record_names_what_is_wrong(saved: tuple[dict, dict, dict], field: str, value: object,
+                                            message: str) -> None:
+    config, hart, devices = saved
+    hart = copy.deepcopy(hart)
+    if value is ...:
+        del hart[field]
+    else:
+        hart[field] = value
+    machine = Machine.from_config_state(config, [], None)
+    try:
+        with pytest.raises(StateError, match=f"hart state: malformed record \\({re.escape(message)}"):
+            machine.restore_states(hart, devices)
+    finally:
+        machine.close()
 
 
 @pytest.mark.parametrize("value", ["x", -1, {"size": "1M"}, {"size": -1}, {}])

@@ -109,28 +109,40 @@ class Hart:
 
     def from_state(self, state: dict[str, Any]) -> None:
         check_state(state, STATE_NAME, STATE_VERSION)
-        try:
-            x = [int(v) for v in state["x"]]
-            if len(x) != 32 or any(not 0 <= v <= MASK64 for v in x) or x[0] != 0:
-                raise StateError("hart state: bad integer register file")
-            priv = int(state["priv"])
-            if priv not in (C.PRV_U, C.PRV_S, C.PRV_M):
-                raise StateError(f"hart state: bad privilege level {priv}")
-            pmpcfg = [int(v) & 0xFF for v in state["pmpcfg"]]
-            pmpaddr = [int(v) & C.PMPADDR_MASK for v in state["pmpaddr"]]
-            if len(pmpcfg) != C.PMP_ENTRIES or len(pmpaddr) != C.PMP_ENTRIES:
-                raise StateError("hart state: bad PMP entry count")
-            values = {name: int(state[name]) & MASK64 for name in _CSR_FIELDS}
-            pc = int(state["pc"]) & MASK64
-            icount = int(state["icount"])
-            res_addr = int(state["res_addr"])
-            res_val = int(state["res_val"]) & MASK64
-            wfi = bool(state["wfi"])
-            hartid = int(state["hartid"])
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, StateError):
-                raise
-            raise StateError(f"hart state: malformed record ({exc})") from None
+
+        def number(name: str) -> int:
+            if name not in state:
+                raise StateError(f"hart state: malformed record (no {name!r})")
+            value = state[name]
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise StateError(f"hart state: malformed record ({name} is {value!r}, not an integer)")
+            return value
+
+        def numbers(name: str) -> list[int]:
+            values = state.get(name)
+            if not isinstance(values, list) or any(not isinstance(v, int) or isinstance(v, bool) for v in values):
+                raise StateError(f"hart state: malformed record ({name} is not a list of integers)")
+            return values
+
+        x = numbers("x")
+        if len(x) != 32 or any(not 0 <= v <= MASK64 for v in x) or x[0] != 0:
+            raise StateError("hart state: bad integer register file")
+        priv = number("priv")
+        if priv not in (C.PRV_U, C.PRV_S, C.PRV_M):
+            raise StateError(f"hart state: bad privilege level {priv}")
+        pmpcfg = [v & 0xFF for v in numbers("pmpcfg")]
+        pmpaddr = [v & C.PMPADDR_MASK for v in numbers("pmpaddr")]
+        if len(pmpcfg) != C.PMP_ENTRIES or len(pmpaddr) != C.PMP_ENTRIES:
+            raise StateError("hart state: bad PMP entry count")
+        values = {name: number(name) & MASK64 for name in _CSR_FIELDS}
+        pc = number("pc") & MASK64
+        icount = number("icount")
+        res_addr = number("res_addr")
+        res_val = number("res_val") & MASK64
+        if not isinstance(state.get("wfi"), bool):
+            raise StateError(f"hart state: malformed record (wfi is {state.get('wfi')!r}, not true or false)")
+        wfi = state["wfi"]
+        hartid = number("hartid")
         self.regs[:32] = x
         self.regs[32] = 0
         self.pc = pc
