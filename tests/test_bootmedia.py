@@ -11,7 +11,7 @@ import pytest
 from node.machine.loader import Segment
 from node.machine.machine import Machine, MachineConfig, StopReason
 from support import guest
-from vmstate import ChecksumError, FormatError, bootmedia
+from vmstate import ChecksumError, FormatError, bootmedia, bootrecords
 from vmstate import snapshot as vmsnap
 
 
@@ -44,7 +44,7 @@ def test_a_cold_boot_from_boot_media_is_the_boot_from_the_image(tmp_path: Path) 
 def test_boot_media_keep_large_segments_and_refuse_damage(tmp_path: Path) -> None:
     machine = Machine(MachineConfig(memory_size=32 << 20, kernel=guest("hello")))
     machine.boot()
-    big = Segment(0x8100_0000, bytes(range(256)) * ((bootmedia.PIECE * 2 + 4096) // 256), bootmedia.PIECE * 3)
+    big = Segment(0x8100_0000, bytes(range(256)) * ((bootrecords.PIECE * 2 + 4096) // 256), bootrecords.PIECE * 3)
     segments = [*machine.boot_segments(), big]
     path = tmp_path / "boot.vmstate"
     bootmedia.save(str(path), machine.config_state(), segments)

@@ -56,7 +56,7 @@ def _migration_header(job_id: str, vm_id: str, memory: int = 16 << 20) -> tuple[
     machine.run(20_000)
     header = {"format": [1, 0], "migration": MIGRATION_VERSION, "job_id": job_id,
               "vm": {"vm_id": vm_id, "name": vm_id}, "memory_size": machine.ram.size,
-              "machine": machine.config_state(), "boot": [], "disk": None, "resident": None}
+              "machine": machine.config_state(), "boot_records": 0, "disk": None, "resident": None}
     return machine, header
 
 

@@ -209,7 +209,14 @@ class Built:
         self.finished = False
 
     def build(self, header: dict) -> None:
-        self.machine = Machine.from_config_state(header["machine"], [], None)
+        self.header = header
+        self.boot_records: list[dict] = []
+
+    def boot(self, payload: dict) -> None:
+        self.boot_records.append(payload)
+
+    def booted(self) -> None:
+        self.machine = Machine.from_config_state(self.header["machine"], [], None)
         self.digest = MemoryDigest(self.machine.ram.u8)
         self.decoder = PageDecoder(self.machine.ram, canonical=False, on_pages=self.digest.update)
 
@@ -338,3 +345,32 @@ def test_destination_names_a_migration_protocol_it_does_not_speak() -> None:
     garbage = codec.encode_frame(codec.HEADER, {"format": [1, 0]})
     with pytest.raises(ProtocolError, match="not a migration stream header"):
         DestinationMachine(Built()).feed(list(codec.FrameDecoder().feed(garbage))[0])
+
+
+def test_destination_takes_the_counted_boot_records_before_anything_else() -> None:
+    machine = running_machine()
+
+    def feed(*frames: bytes) -> tuple[DestinationMachine, Built]:
+        built = Built()
+        dm = DestinationMachine(built)
+        for fr in codec.FrameDecoder().feed(b"".join(frames)):
+            dm.feed(fr)
+        return dm, built
+
+    def header(count: object) -> bytes:
+        return codec.encode_frame(codec.HEADER, {"migration": MIGRATION_VERSION, "machine": machine.config_state(),
+                                                 "boot_records": count})
+
+    boot = codec.encode_frame(codec.BOOT, {"address": 0x8000_0000, "data": b"x", "memsize": 1})
+    dm, built = feed(header(2), boot)
+    assert dm.phase is DPhase.AWAIT_BOOT and built.machine is None  # not made before its last boot record
+    dm, built = feed(header(2), boot, boot)
+    assert dm.phase is DPhase.RECEIVING and len(built.boot_records) == 2 and built.machine is not None
+    with pytest.raises(ProtocolError, match="a round record is not allowed in phase AWAIT_BOOT"):
+        feed(header(1), codec.encode_frame(codec.ROUND, {"round": 0}))
+    with pytest.raises(ProtocolError, match="a boot record is not allowed in phase RECEIVING"):
+        feed(header(0), boot)
+    for bad in (-1, "2", 1 << 40):
+        with pytest.raises(ProtocolError, match="bad boot record count"):
+            feed(header(bad))
+    machine.close()

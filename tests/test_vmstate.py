@@ -129,12 +129,13 @@ def test_saving_twice_gives_identical_sections_and_digest(tmp_path: Path) -> Non
     assert ra.state_digest == rb.state_digest == a.state_digest
 
 
-def test_fixture_of_format_1_0_restores_and_continues() -> None:
-    expected = json.loads((FIXTURES / "vmstate-1.0-dirtier.json").read_text())
-    restored = S.load(str(FIXTURES / "vmstate-1.0-dirtier.vmstate"))
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_fixture_of_each_format_version_restores_and_continues(version: str) -> None:
+    expected = json.loads((FIXTURES / f"vmstate-{version}-dirtier.json").read_text())
+    restored = S.load(str(FIXTURES / f"vmstate-{version}-dirtier.vmstate"))
     m = restored.machine
     assert m is not None
-    assert restored.report.format == (1, 0)
+    assert restored.report.format == tuple(int(n) for n in version.split("."))
     assert restored.console == expected["console_before"].encode()
     assert S.state_digest(m) == expected["state_digest_at_save"]
     out = bytearray()
@@ -553,7 +554,7 @@ def test_verify_restores_the_state_records(tmp_path: Path) -> None:
     proc = subprocess.run([*cli, bad], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and proc.stderr.startswith(f"{bad}: BAD: ") and "hart state" in proc.stderr, proc.stderr
     proc = subprocess.run([*cli, good], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0 and proc.stdout.startswith(f"{good}: ok (format 1.0, state "), proc.stdout
+    assert proc.returncode == 0 and proc.stdout.startswith(f"{good}: ok (format {S.FORMAT_MAJOR}.{S.FORMAT_MINOR}, state "), proc.stdout
 
 
 def test_nothing_may_follow_the_trailer(tmp_path: Path, small_snapshot: bytes,

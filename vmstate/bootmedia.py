@@ -14,10 +14,9 @@ a snapshot — the same preamble, framing, record kinds and digests (section
 digest: sha256 of its record bodies; the trailer's ``digest``: sha256 of the
 preamble and every frame outside the section, BEGIN and END included). Its
 header says ``"boot_media": true`` and lists ``["config"]`` as its sections,
-so a snapshot reader refuses it ("the hart section is missing") instead of
-mistaking it for a VM's state. A segment larger than :data:`PIECE` is stored
-as several BOOT records, the later ones marked ``continued`` (a frame holds at
-most 16 MiB), and joined again when read.
+so a snapshot reader refuses it as boot media instead of mistaking it for a
+VM's state. BOOT records are as in a snapshot
+(vmstate/bootrecords.py: a large segment in pieces).
 """
 
 from __future__ import annotations
@@ -28,13 +27,11 @@ from typing import Any
 from node.machine.loader import Segment
 from node.machine.memory import MAX_RAM
 
-from . import codec
+from . import bootrecords, codec
 from .durable import atomic_file
 from .errors import FormatError, LimitError
-from .snapshot import (FORMAT_MAJOR, FORMAT_MINOR, MAGIC, PREAMBLE, Limits, _boot_segment, _open, _Reader,
-                       _read_until_trailer, _Writer)
+from .snapshot import FORMAT_MAJOR, FORMAT_MINOR, MAGIC, PREAMBLE, Limits, _open, _Reader, _read_until_trailer, _Writer
 
-PIECE = 4 << 20  # bytes of segment data per BOOT record
 SLACK = 1 << 20  # bytes a boot media file may have beyond its memory size (records, device tree)
 
 
@@ -53,27 +50,10 @@ def save(path: str, machine_config: dict[str, Any], segments: list[Segment],
                                "sections": ["config"]})
         w.begin("config")
         w.frame(codec.STATE, {"name": "machine", "state": machine_config})
-        for payload in _pieces(segments):
+        for payload in bootrecords.records(segments):
             w.frame(codec.BOOT, payload)
         w.end()
         w._out(codec.encode_frame(codec.TRAILER, {"digest": w.whole.digest()}), outside=False)
-
-
-def _pieces(segments: list[Segment]) -> list[dict[str, Any]]:
-    """BOOT record payloads: each segment in pieces of at most :data:`PIECE` bytes."""
-    payloads = []
-    for seg in segments:
-        data = seg.data
-        starts = range(0, len(data), PIECE) if data else range(1)
-        for start in starts:
-            piece = data[start:start + PIECE]
-            last = start + PIECE >= len(data)
-            payload: dict[str, Any] = {"address": seg.address + start, "data": piece,
-                                       "memsize": seg.memsize - start if last else len(piece)}
-            if start:
-                payload["continued"] = True
-            payloads.append(payload)
-    return payloads
 
 
 def load(path: str, max_memory: int = MAX_RAM) -> tuple[dict[str, Any], list[Segment]]:
@@ -97,32 +77,23 @@ def load(path: str, max_memory: int = MAX_RAM) -> tuple[dict[str, Any], list[Seg
 
 
 class _Media:
-    """The config section's records as a machine record and whole segments
-    (a segment stored in pieces is joined again)."""
+    """The config section's records as a machine record and boot segments."""
 
     def __init__(self, reader: _Reader) -> None:
         self.reader = reader
         self.machine: dict[str, Any] | None = None
-        self.segments: list[Segment] = []
+        self.boot: bootrecords.Joiner | None = None
+
+    @property
+    def segments(self) -> list[Segment]:
+        return self.boot.segments if self.boot else []
 
     def record(self, fr: codec.Frame) -> None:
-        p = fr.payload
         if fr.kind == codec.STATE:  # the reader allows one, named "machine"
-            state = p.get("state")
+            state = fr.payload.get("state")
             if not isinstance(state, dict):
-                raise FormatError(f"{self.reader.path}: malformed machine record")
+                raise FormatError("malformed machine record")
             self.machine = state
-            return
-        try:
-            seg = _boot_segment(p, self.reader.report.memory_size)  # as a snapshot's BOOT record
-            if seg.address < 0:
-                raise FormatError("malformed boot record")
-            last = self.segments[-1] if self.segments else None
-            if p.get("continued"):
-                if last is None or last.memsize != len(last.data) or last.end != seg.address:
-                    raise FormatError("a continued boot record that continues nothing")
-                self.segments[-1] = Segment(last.address, last.data + seg.data, last.memsize + seg.memsize)
-            else:
-                self.segments.append(seg)
-        except FormatError as exc:
-            raise FormatError(f"{self.reader.path}: {exc}") from None
+        else:
+            self.boot = self.boot or bootrecords.Joiner(self.reader.report.memory_size)
+            self.boot.add(fr.payload)

@@ -33,12 +33,11 @@ from typing import Any, BinaryIO, Callable
 
 import zstandard
 
-from node.machine.loader import Segment
 from node.machine.machine import Machine
 from node.machine.memory import MAX_RAM, PAGE_SIZE
 from node.machine.state import StateError
 
-from . import codec
+from . import bootrecords, codec
 from .codec import Frame, encode_frame
 from .durable import atomic_file
 from .errors import ChecksumError, FormatError, LimitError, TruncatedError, VersionError, VmstateError
@@ -46,7 +45,7 @@ from .pages import WINDOW, PageDecoder, PageEncoder, PiecewiseDigest, memory_dig
 
 MAGIC = b"CRVNVMST"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1
 PREAMBLE = struct.Struct("<8sHHI")  # magic, major, minor, reserved
 
 SECTIONS = ("config", "hart", "devices", "memory", "disk", "console")
@@ -145,8 +144,7 @@ def _records(machine: Machine) -> dict[str, list[tuple[int, dict[str, Any]]]]:
     """The small sections' records, exactly as a snapshot stores them."""
     config: list[tuple[int, dict[str, Any]]] = [
         (codec.STATE, {"name": "machine", "state": machine.config_state()})]
-    for seg in machine.boot_segments():
-        config.append((codec.BOOT, {"address": seg.address, "data": seg.data, "memsize": seg.memsize}))
+    config += [(codec.BOOT, payload) for payload in bootrecords.records(machine.boot_segments())]
     return {
         "config": config,
         "hart": [(codec.STATE, {"name": "hart", "state": machine.hart.to_state()})],
@@ -614,17 +612,6 @@ def _image_digest(f: BinaryIO, path: str, offset: int, length: int) -> Piecewise
     return digest
 
 
-def _boot_segment(p: dict[str, Any], memory_size: int) -> Segment:
-    """A BOOT record as the segment it stands for."""
-    try:
-        seg = Segment(int(p["address"]), bytes(p["data"]), int(p["memsize"]))
-    except (KeyError, TypeError, ValueError):
-        raise FormatError("malformed boot record") from None
-    if seg.memsize < len(seg.data) or seg.memsize > memory_size:
-        raise FormatError("boot record larger than memory")
-    return seg
-
-
 def _disk_chunk(p: dict[str, Any], size: int, zstd: zstandard.ZstdDecompressor) -> tuple[int, bytes]:
     """A DISK record's offset and contents (decompressed), checked against the disk's ``size``."""
     offset, length, data = p.get("offset"), p.get("length"), p.get("data")
@@ -687,7 +674,7 @@ class _Restore:
         self.reader.handlers = {"config": self.config, "hart": self.hart, "devices": self.devices,
                                 "memory": self.memory, "disk": self.disk, "console": self.console}
         self.reader.content_digest = {"memory": self.memory_digest, "disk": self.disk_digest}
-        self.boot: list[Segment] = []
+        self.boot: bootrecords.Joiner | None = None  # with the first BOOT record (the header has the memory size)
         self.machine_state: dict[str, Any] | None = None
         self.hart_state: dict[str, Any] | None = None
         self.device_states: dict[str, Any] = {}
@@ -708,7 +695,8 @@ class _Restore:
         if fr.kind == codec.STATE:
             self.machine_state = fr.payload.get("state")
         else:
-            self.boot.append(_boot_segment(fr.payload, self.reader.report.memory_size))
+            self.boot = self.boot or bootrecords.Joiner(self.reader.report.memory_size)
+            self.boot.add(fr.payload)
 
     def hart(self, fr: Frame) -> None:
         self.hart_state = fr.payload.get("state")
@@ -766,7 +754,8 @@ class _Restore:
                 target = target or header_disk.get("path")
                 _check_referenced_disk(self.path, target, header_disk)
         try:
-            machine = Machine.from_config_state(self.machine_state, self.boot, target, self.backend)
+            machine = Machine.from_config_state(self.machine_state, self.boot.segments if self.boot else [],
+                                                target, self.backend)
         except (StateError, ValueError) as exc:
             raise self.fail(str(exc)) from None
         self.machine = machine
@@ -868,7 +857,7 @@ def inspect(path: str, limits: Limits | None = None, check_image: bool = True,
     (``report.states_checked``; not for a VM larger than this host allows)."""
     reader = _Reader(path, limits or Limits(max_memory=1 << 62, max_disk=1 << 62))
     versions: dict[str, Any] = {}
-    records: dict[str, Any] = {"boot": [], "devices": {}}
+    records: dict[str, Any] = {"devices": {}}
     pages: list[PageDecoder] = []  # created with the first page record: the size comes from the header
     disk_hash = hashlib.sha256()
     zstd = zstandard.ZstdDecompressor()
@@ -888,7 +877,7 @@ def inspect(path: str, limits: Limits | None = None, check_image: bool = True,
             else:
                 records["devices"][name] = state
         elif fr.kind == codec.BOOT:
-            records["boot"].append(_boot_segment(fr.payload, reader.report.memory_size))
+            records.setdefault("boot", bootrecords.Joiner(reader.report.memory_size)).add(fr.payload)
 
     def memory(fr: Frame) -> None:
         if fr.kind == codec.PAGES:
@@ -944,7 +933,8 @@ def _check_states(path: str, records: dict[str, Any]) -> None:
                 raise VmstateError(f"{path}: cannot make a scratch disk of {disk_info['size']} bytes "
                                    f"to check the records with ({exc.strerror})") from None
         try:
-            machine = Machine.from_config_state(machine_state, records["boot"], disk)  # type: ignore[arg-type]
+            boot = records["boot"].segments if "boot" in records else []
+            machine = Machine.from_config_state(machine_state, boot, disk)  # type: ignore[arg-type]
         except STATE_ERRORS as exc:
             raise FormatError(f"{path}: {exc}") from None
         try:

@@ -1,7 +1,8 @@
 """The receiving side of a live migration as a state machine (sans-I/O).
 
 ```
-AWAIT_HEADER --HEADER--> RECEIVING --ROUND|PAGES|DISK|STATE|CONSOLE--> RECEIVING
+AWAIT_HEADER --HEADER--> AWAIT_BOOT --BOOT x boot_records--> RECEIVING   (no BOOT records: straight on)
+RECEIVING --ROUND|PAGES|DISK|STATE|CONSOLE--> RECEIVING
 RECEIVING --FINAL (digest and spot checks verified)--> VERIFIED
 VERIFIED --commit()--> COMMITTED        any phase but COMMITTED --ABORT|abort()--> ABORTED
 ```
@@ -26,11 +27,15 @@ from vmstate.codec import Frame
 # rounds after the first send PAGE_LIST records, and the destination
 # acknowledges each ROUND record k >= 1 once it has applied everything before
 # it (the source waits for that before it pauses the guest).
-MIGRATION_VERSION = 2
+# 3: the boot segments follow the header as BOOT records (vmstate.bootrecords:
+# any size, in pieces), which the header counts (``boot_records``).
+MIGRATION_VERSION = 3
+MAX_BOOT_RECORDS = 4096
 
 
 class Phase(str, enum.Enum):
     AWAIT_HEADER = "await-header"
+    AWAIT_BOOT = "await-boot"
     RECEIVING = "receiving"
     VERIFIED = "verified"
     COMMITTED = "committed"
@@ -43,6 +48,10 @@ class ProtocolError(Exception):
 
 class Target(Protocol):
     def build(self, header: dict[str, Any]) -> None: ...
+
+    def boot(self, payload: dict[str, Any]) -> None: ...
+
+    def booted(self) -> None: ...
 
     def pages(self, payload: dict[str, Any]) -> None: ...
 
@@ -68,6 +77,7 @@ class DestinationMachine:
         self.console: tuple[int, bytes] | None = None
         self.final: dict[str, Any] = {}
         self.reason = ""
+        self.boot_left = 0
 
     def _illegal(self, kind: int) -> ProtocolError:
         return ProtocolError(f"migration destination: a {codec.KIND_NAMES.get(kind, kind)} record "
@@ -90,9 +100,19 @@ class DestinationMachine:
                     raise ProtocolError("migration destination: not a migration stream header")
                 raise ProtocolError(f"migration destination: the source speaks migration protocol {version}, "
                                     f"this node {MIGRATION_VERSION}; run the same Caravan version on both nodes")
+            count = p.get("boot_records", 0)
+            if not isinstance(count, int) or not 0 <= count <= MAX_BOOT_RECORDS:
+                raise ProtocolError(f"migration destination: bad boot record count {count!r}")
             self.target.build(p)
-            self.phase = Phase.RECEIVING
-            return self.phase
+            self.boot_left = count
+            self.phase = Phase.AWAIT_BOOT
+            return self._boot_done() if not count else self.phase
+        if self.phase is Phase.AWAIT_BOOT:
+            if kind != codec.BOOT:
+                raise self._illegal(kind)
+            self.target.boot(p)
+            self.boot_left -= 1
+            return self._boot_done() if not self.boot_left else self.phase
         if self.phase is not Phase.RECEIVING:
             raise self._illegal(kind)
         if kind == codec.ROUND:
@@ -124,6 +144,11 @@ class DestinationMachine:
             self.phase = Phase.VERIFIED
         else:
             raise self._illegal(kind)
+        return self.phase
+
+    def _boot_done(self) -> Phase:
+        self.target.booted()
+        self.phase = Phase.RECEIVING
         return self.phase
 
     def _verify(self, final: dict[str, Any]) -> None:

@@ -37,8 +37,9 @@ import zstandard
 from google.protobuf.message import DecodeError
 
 from caravan import node_pb2
-from vmstate import VmstateError, codec, durable
+from vmstate import VmstateError, bootrecords, codec, durable
 from vmstate.pages import PAGE_SHIFT, PAGE_SIZE, WINDOW, PageDecoder, PageEncoder
+from vmstate.snapshot import FORMAT_MAJOR, FORMAT_MINOR
 
 from .. import errors as E
 from .. import gcpolicy
@@ -258,17 +259,25 @@ class Migrations:
         machine, vm, sm = out.machine, out.vm, out.sm
         ram = machine.ram
         d = vm.definition
+        boot = bootrecords.records(machine.boot_segments())
         header = {
-            "format": [1, 0], "migration": MIGRATION_VERSION, "job_id": req.job_id,
+            "format": [FORMAT_MAJOR, FORMAT_MINOR], "migration": MIGRATION_VERSION, "job_id": req.job_id,
             "vm": {"vm_id": d.vm_id, "name": d.name, "shares": d.shares, "generation": d.generation,
                    "image_name": d.image_name},
             "memory_size": ram.size, "machine": machine.config_state(),
-            "boot": [{"address": s.address, "data": s.data, "memsize": s.memsize} for s in machine.boot_segments()],
+            "boot_records": len(boot),  # BOOT records follow the header
             "disk": {"size": machine.disk.size} if machine.disk is not None else None,
             # Where the guest has touched memory: the destination commits it before round 0.
             "resident": self._resident(ram),
         }
         await self._write(out, [codec.encode_frame(codec.HEADER, header)], first=True, request=req)
+        batch = Batch()
+        for payload in boot:
+            batch.add(codec.BOOT, payload)
+            if batch.full:
+                await self._write(out, batch.take())
+        if batch.size:
+            await self._write(out, batch.take())
         ack = await out.call.read()
         if ack is grpc.aio.EOF or ack.kind != "ready":
             raise MigrationAborted(f"destination: {ack.error if ack is not grpc.aio.EOF else 'closed the stream'}")
@@ -625,7 +634,8 @@ class Incoming:
         self._layout: tuple[dict[str, Any], list[Segment], int | None] = ({}, [], None)
         self.zstd = zstandard.ZstdDecompressor()
         self.resident: list[tuple[int, int]] = []
-        self.awaiting_ready = False  # the header is checked; the source waits for "ready"
+        self.boot_joiner: bootrecords.Joiner | None = None  # between the header and the last BOOT record
+        self.awaiting_ready = False  # the header and boot segments are in; the source waits for "ready"
         self.holds = gcpolicy.Holds()  # on the garbage collector (node.gcpolicy)
 
     # Target --------------------------------------------------------------------------------
@@ -644,9 +654,8 @@ class Incoming:
         disk = header.get("disk")
         try:
             disk_size = None if disk is None else int(disk["size"])
-            boot = [Segment(int(s["address"]), bytes(s["data"]), int(s["memsize"])) for s in header.get("boot", [])]
         except (KeyError, TypeError, ValueError) as exc:
-            raise ProtocolError(f"malformed disk or boot description in the migration header ({exc})") from None
+            raise ProtocolError(f"malformed disk description in the migration header ({exc})") from None
         if disk_size is not None and disk_size < 0:
             raise ProtocolError("negative disk size in the migration header")
         machine_config = header.get("machine")
@@ -665,8 +674,18 @@ class Incoming:
             shares=int(meta.get("shares") or 1024), backend=hv.config.backend,
             image_name=str(meta.get("image_name") or ""), disk=disk is not None, boot_media=True, created_at=now,
             generation=int(meta.get("generation") or 1), migrating_in=self.job_id)
-        self._layout = (machine_config, boot, disk_size)
+        self._layout = (machine_config, [], disk_size)
+        self.boot_joiner = bootrecords.Joiner(memory)
         self.resident = self._resident_runs(header.get("resident"), memory >> PAGE_SHIFT)
+
+    def boot(self, payload: dict[str, Any]) -> None:
+        self.boot_joiner.add(payload)  # type: ignore[union-attr]
+
+    def booted(self) -> None:
+        """Every boot segment is here: make the VM before the next record."""
+        machine_config, _, disk_size = self._layout
+        self._layout = (machine_config, self.boot_joiner.segments, disk_size)  # type: ignore[union-attr]
+        self.boot_joiner = None
         self.awaiting_ready = True
 
     @staticmethod
