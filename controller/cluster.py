@@ -185,9 +185,12 @@ def up(directory: str, options: UpOptions) -> ClusterConfig:
         config.save()
         wait_nodes_ready(config, names)
     except BaseException:  # a member failed to start, or the user gave up (Ctrl-C, SIGTERM)
-        for proc in started:
-            _stop(proc.pid, timeout=10)
-            proc.poll()  # reaped
+        from .cli import signals  # (the CLI package imports this module)
+
+        with signals.deferred():  # a second Ctrl-C waits until they are stopped
+            for proc in started:
+                _stop(proc.pid, timeout=10)
+                proc.poll()  # reaped
         raise
     return config
 

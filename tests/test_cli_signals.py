@@ -32,3 +32,16 @@ def test_sigterm_raises_once_and_a_clean_up_under_way_finishes_first() -> None:
                 cleaned.append("second")  # ...which runs to its end
             cleaned.append("not reached")  # then it takes effect
     assert raised.value.signum == signal.SIGHUP and cleaned == ["first", "second"]
+
+
+def test_a_second_ctrl_c_waits_for_the_clean_up_under_way() -> None:
+    """`caravan demo` interrupted twice in quick succession left its daemons
+    running: the second Ctrl-C cut the cluster's teardown short."""
+    cleaned = []
+    with pytest.raises(KeyboardInterrupt):
+        with signals.deferred():
+            os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C, during the teardown...
+            cleaned.append("torn down")  # ...which runs to its end
+        cleaned.append("not reached")  # then it takes effect
+    assert cleaned == ["torn down"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

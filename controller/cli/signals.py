@@ -57,13 +57,15 @@ def handled() -> Iterator[None]:
 
 @contextmanager
 def deferred() -> Iterator[None]:
-    """Run a clean-up to its end: SIGTERM/SIGHUP arriving meanwhile take
-    effect after it, as they would have before it."""
+    """Run a clean-up to its end: SIGTERM, SIGHUP and SIGINT (an impatient
+    second Ctrl-C) arriving meanwhile take effect after it, as they would
+    have before it."""
     if not _main_thread():
         yield
         return
     arrived: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, _frame: arrived.append(signum)) for sig in TERMINATING}
+    previous = {sig: signal.signal(sig, lambda signum, _frame: arrived.append(signum))
+                for sig in (*TERMINATING, signal.SIGINT)}
     try:
         yield
     finally:
