@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -56,11 +57,11 @@ def test_cluster_end_to_end(cluster: Cluster, tmp_path: Path) -> None:
     assert busy_console.startswith("dirtier start")
 
     # Cordon: a cordoned node gets nothing new.
-    cluster.run("node", "cordon", "node-1")
+    assert cluster.json("node", "cordon", "node-1")["cordoned"] is True  # type: ignore[index]
     for i in range(2):
         cluster.run("vm", "create", "--image", guest("hello"), "--name", f"c{i}", "--no-start")
         assert cluster.vms()[f"c{i}"]["vm"]["node"] != "node-1"
-    cluster.run("node", "uncordon", "node-1")
+    assert cluster.json("node", "uncordon", "node-1")["cordoned"] is False  # type: ignore[index]
 
     # Anti-affinity and capacity refusals say why, with exit codes that mean it.
     for i in range(3):
@@ -167,7 +168,8 @@ def test_cluster_down_and_up_keeps_running_vms(cluster: Cluster) -> None:
     status = cluster.json("cluster", "status")
     assert all(m["state"] == "ready" for m in status["members"])  # type: ignore[index]
     cluster.run("cluster", "down")
-    assert all(m["state"] == "stopped" for m in cluster.json("cluster", "status")["members"])  # type: ignore[index]
+    stopped = cluster.json("cluster", "status")["members"]  # type: ignore[index]
+    assert all(m["state"] == "stopped" and m["pid"] is None for m in stopped)
     cluster.run("cluster", "up", "--nodes", "3", "--node-timeout", "2")
     cluster.wait(lambda: cluster.vms()["keeper"]["vm"]["state"] == "VM_STATE_RUNNING", what="resumed")
     cluster.wait(lambda: int(cluster.vms()["keeper"]["vm"]["stats"]["instructions"]) > 200_000, what="continues")
@@ -181,7 +183,13 @@ def test_a_restored_vm_boots_again_after_it_powers_off(cluster: Cluster, tmp_pat
     — also after its node restarted (what it boots from is on disk)."""
     cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "orig", "--memory", "32M",
                 "--node", "node-1", "--set", "iterations=20000", "--set", "report_every=2000")  # ~7 s: saved first
-    snap = tmp_path / "orig.vmstate"
+    (tmp_path / "snaps").mkdir()
+    snap = tmp_path / "snaps" / "orig.vmstate"
+    # A snapshot that cannot be written whole (the file size limit, as a full disk) leaves nothing behind.
+    cut = subprocess.run([*CLI, "vm", "snapshot", "orig", str(snap)], capture_output=True, text=True,
+                         env=cluster.env, timeout=120, preexec_fn=_small_file_limit)
+    assert cut.returncode == 1 and "cannot write" in cut.stderr, cut.stderr
+    assert list((tmp_path / "snaps").iterdir()) == []
     cluster.run("vm", "snapshot", "orig", str(snap))
     cluster.run("vm", "restore", str(snap), "--name", "copy")
     first = cluster.wait_powered_off("orig", 1, "dirtier done")
@@ -267,3 +275,9 @@ def test_a_restarted_cluster_keeps_the_options_its_members_were_started_with(tmp
         assert capacities() == {"node-1": (64 << 20, 3), "node-2": (64 << 20, 3)}
     finally:
         c.run("cluster", "down", check=False)
+
+
+def _small_file_limit() -> None:
+    """In a child: files of at most 64 KiB (a write past it fails with EFBIG)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, 64 << 10))

@@ -618,8 +618,9 @@ def test_inspect_json_shows_metadata_whatever_its_keys(tmp_path: Path) -> None:
     path = tmp_path / "meta.vmstate"
     S.save(m, str(path), meta={"name": "odd", b"\x01raw": b"\xff"})
     m.close()
-    proc = subprocess.run([sys.executable, "-c", "from controller.cli import main; main()", "vmstate", "inspect",
-                           "--json", str(path)], capture_output=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    meta = json.loads(proc.stdout)["meta"]
-    assert meta["name"] == "odd" and meta[b"\x01raw".hex()] == "ff"
+    for flags in (["--json"], ["-o", "json"]):  # -o json as every other command has it
+        proc = subprocess.run([sys.executable, "-c", "from controller.cli import main; main()", "vmstate", "inspect",
+                               *flags, str(path)], capture_output=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        meta = json.loads(proc.stdout)["meta"]
+        assert meta["name"] == "odd" and meta[b"\x01raw".hex()] == "ff"

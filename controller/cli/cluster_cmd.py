@@ -91,9 +91,10 @@ def _show(config: ClusterConfig, output: str) -> None:
         pid = int(n.get("pid", 0))
         rows.append([n["name"], n["address"], pid if pid_alive(pid) else "-",
                      states.get(n["name"], "stopped" if not pid_alive(pid) else "unknown")])
-    if output == "json":
+    if output == "json":  # a stopped member's pid is null
         emit_json({"directory": config.directory, "tls": config.tls is not None,
-                   "members": [dict(zip(["name", "address", "pid", "state"], r)) for r in rows]})
+                   "members": [dict(zip(["name", "address", "pid", "state"], [*r[:2], None if r[2] == "-" else r[2],
+                                                                              r[3]])) for r in rows]})
         return
     table(["NAME", "ADDRESS", "PID", "STATE"], rows,
           title=f"cluster {config.directory} ({'mutual TLS' if config.tls else 'insecure'})")

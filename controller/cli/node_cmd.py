@@ -13,6 +13,7 @@ from node.tls import TlsFiles
 
 from .errors import CliError
 from .options import SIZE, exit_with_option
+from .output import emit_json, message, output_option
 
 
 def tls_options(fn):  # type: ignore[no-untyped-def]
@@ -141,7 +142,7 @@ def list_command(directory: str | None, output: str) -> None:
               _node_rows(nodes))
 
 
-def _cordon(name: str, cordon: bool, directory: str | None) -> None:
+def _cordon(name: str, cordon: bool, directory: str | None, output: str) -> None:
     import grpc
 
     from caravan import controller_pb2
@@ -153,20 +154,25 @@ def _cordon(name: str, cordon: bool, directory: str | None) -> None:
             node = method(controller_pb2.NodeSelector(name=name))
         except grpc.RpcError as exc:
             raise fail(exc) from None
-    click.echo(f"{node.name} {'cordoned' if node.cordoned else 'uncordoned'}")
+    if output == "json":
+        emit_json(message(node))
+    else:
+        click.echo(f"{node.name} {'cordoned' if node.cordoned else 'uncordoned'}")
 
 
 @node_group.command("cordon")
 @click.argument("name")
 @click.option("--dir", "directory", default=None, type=click.Path(file_okay=False))
-def cordon_command(name: str, directory: str | None) -> None:
+@output_option
+def cordon_command(name: str, directory: str | None, output: str) -> None:
     """Stop placing new VMs on a node."""
-    _cordon(name, True, directory)
+    _cordon(name, True, directory, output)
 
 
 @node_group.command("uncordon")
 @click.argument("name")
 @click.option("--dir", "directory", default=None, type=click.Path(file_okay=False))
-def uncordon_command(name: str, directory: str | None) -> None:
+@output_option
+def uncordon_command(name: str, directory: str | None, output: str) -> None:
     """Place VMs on a node again."""
-    _cordon(name, False, directory)
+    _cordon(name, False, directory, output)

@@ -14,6 +14,7 @@ from controller.client import Client, ClusterConfig, cluster_dir, fail
 from node.guestconfig import GuestConfigError, patch
 from node.machine.board import DRAM_BASE
 from node.machine.memory import MIN_RAM, PAGE_SIZE
+from vmstate import durable
 
 from .errors import CliError
 from .options import SIZE, U64_MAX, IntType, SizeType
@@ -269,22 +270,20 @@ def _forward_keys(client: Client, vm: str, call: grpc.Future):  # type: ignore[n
 @dir_option
 def snapshot_command(vm: str, file: str, compress: bool, directory: str | None) -> None:
     """Save a running VM's whole state to FILE (on this machine)."""
-    tmp = file + ".partial"
     total = 0
     with client_for(directory) as client:
         try:
-            with open(tmp, "wb") as f:
+            # Written beside FILE and renamed over it once complete: an interrupted or failed
+            # snapshot leaves FILE as it was and nothing else behind.
+            with durable.atomic_file(file, "wb", prefix=f".{os.path.basename(file)}.") as f:
                 for chunk in client.controller.SnapshotVm(controller_pb2.ControllerSnapshotRequest(vm=vm, compress=compress)):
                     f.write(chunk.data)
                     total += len(chunk.data)
-                f.flush()
-                os.fsync(f.fileno())
         except grpc.RpcError as exc:
-            os.unlink(tmp)
             raise fail(exc, f"cannot snapshot {vm}") from None
         except OSError as exc:
-            raise CliError(f"cannot write {file}: {exc.strerror}", exit_code=1) from None
-    os.replace(tmp, file)
+            raise CliError(f"cannot write {file}: {exc.strerror or exc}",
+                           exit_code=2 if isinstance(exc, durable.NotARegularFile) else 1) from None
     click.echo(f"{file}: {total} bytes")
 
 

@@ -10,6 +10,7 @@ import click
 from vmstate import VmstateError, snapshot
 
 from .errors import CliError
+from .output import output_option
 
 
 @click.group("vmstate")
@@ -19,14 +20,15 @@ def vmstate_group() -> None:
 
 @vmstate_group.command("inspect")
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def inspect_command(path: str, as_json: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (as -o json).")
+@output_option
+def inspect_command(path: str, as_json: bool, output: str) -> None:
     """Show a snapshot's metadata, sections, pages, versions and checksums."""
     try:
         report = snapshot.inspect(path)
     except VmstateError as exc:
         raise CliError(str(exc), exit_code=1) from None
-    if as_json:
+    if as_json or output == "json":
         click.echo(json.dumps(_jsonable(report.to_json()), indent=2, default=_json_default))
         return
     meta = report.meta
