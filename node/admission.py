@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import InvalidArgument, NotFound, ResourceExhausted
+from .errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,11 @@ class Admission:
               expires_at: float | None = None) -> Hold:
         if memory <= 0 or vcpus <= 0:
             raise InvalidArgument("a VM needs some memory and at least one vCPU")
+        self.expire(now)  # an expired reservation's id may be used again
         if owner in self.holds:
-            raise InvalidArgument(f"{owner} already holds capacity")
+            kind, _, name = owner.partition(":")
+            what = f"reservation {name!r}" if kind == "reservation" else f"{kind} {name!r}"
+            raise AlreadyExists(f"{what} already holds capacity on this node; release it first or use another id")
         free = self.free(now)
         if memory > free.memory or vcpus > free.vcpus:
             self.refusals += 1

@@ -14,7 +14,7 @@ class NotFound(NodeError):
 
 
 class AlreadyExists(NodeError):
-    """A VM with that id exists already."""
+    """A VM or reservation with that id exists already (or its directory does)."""
 
 
 class InvalidArgument(NodeError):

@@ -11,6 +11,8 @@ of a millisecond, so the guest cannot starve its own migration, yet it keeps
 its CPU share against other VMs and gets every moment the stream leaves
 (bench/migration.py: round 0 of a 1 GiB dirtier ~390 -> ~600 MiB/s).
 A VM in WFI with nothing armed is idle and costs nothing until input arrives.
+An error of the node's own while it runs a VM crashes that VM, as a guest
+fault does; the scheduler and the other VMs run on.
 Saving state (snapshots, shutdown) runs in a worker thread while the VM is
 held off the scheduler, so the loop never blocks on file I/O of guest memory.
 """
@@ -39,13 +41,12 @@ from .machine.memory import MIN_RAM, PAGE_SIZE
 from .machine.state import StateError
 from .machine.devices.virtio_blk import DiskError
 from .phases import Phase, check
-from .store import VM_ID_RE, Store, VmDefinition
+from .store import DEFAULT_SHARES, MAX_SHARES, VM_ID_RE, Store, VmDefinition
 from .tls import TlsFiles
 from .vm import Vm
 
 log = structlog.get_logger("node.hypervisor")
 
-DEFAULT_SHARES = 1024
 RESERVATION_TTL = 60.0
 SAVED_STATE = "saved.vmstate"
 MIGRATING_SLICE = 0.00025  # seconds: the slice of a VM that is migrating out (module docstring)
@@ -113,6 +114,7 @@ class Hypervisor:
         self._owned: set[asyncio.Task] = set()  # background tasks (see own())
         self._creating: set[str] = set()  # ids of VMs being written to the store (see _new_id)
         self._store_locks: dict[str, asyncio.Lock] = {}  # per VM: its store writes in order
+        self._removals: dict[str, asyncio.Task] = {}  # per VM id: its files being removed (remove_files_soon)
         self._closing = False
         self._busy_wall = 0.0
         self._load = 0.0
@@ -124,6 +126,9 @@ class Hypervisor:
     # -- lifecycle of the hypervisor itself --------------------------------------------------
 
     async def start(self) -> None:
+        # Uploads and exports under way when the node last stopped: nobody will finish them.
+        for name in await durable.in_thread(self.store.clear_incoming):
+            log.info("removed a leftover upload or export", file=name)
         definitions, problems = self.store.load_all()
         for problem in problems:
             log.warning("unreadable VM definition skipped", problem=problem)
@@ -151,8 +156,16 @@ class Hypervisor:
                     log.error("resume failed", vm_id=d.vm_id, error=str(exc))
         self._tasks.append(asyncio.create_task(self._scheduler(), name="scheduler"))
         self._tasks.append(asyncio.create_task(self._sampler(), name="sampler"))
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
         log.info("hypervisor started", vms=len(self.vms), capacity_memory=self.config.capacity_memory,
                  capacity_vcpus=self.config.capacity_vcpus)
+
+    def _task_ended(self, task: asyncio.Task) -> None:
+        """One of the node's own tasks should end only at shutdown: say so loudly if not."""
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("node task died", task=task.get_name(), error=f"{type(exc).__name__}: {exc}",
+                      exc_info=exc)
 
     async def shutdown(self) -> None:
         """Stop scheduling; save running VMs first when configured to."""
@@ -170,6 +183,8 @@ class Hypervisor:
             try:
                 await task
             except asyncio.CancelledError:
+                pass
+            except Exception:  # it died (logged by _task_ended): the VMs are saved all the same
                 pass
         self._tasks.clear()
         if self._owned:
@@ -208,12 +223,40 @@ class Hypervisor:
                 else:
                     await self._wake.wait()
                 continue
-            vm = self._pick(runnable, target)
-            # A VM migrating out runs short slices (module docstring); picked by
-            # what it ran like the others, it runs that much more often.
-            short = vm.phase is Phase.MIGRATING and target > MIGRATING_SLICE
-            self._run_slice(vm, vm.slice_budget(MIGRATING_SLICE if short else target))
+            vm = None
+            try:
+                vm = self._pick(runnable, target)
+                # A VM migrating out runs short slices (module docstring); picked by
+                # what it ran like the others, it runs that much more often.
+                short = vm.phase is Phase.MIGRATING and target > MIGRATING_SLICE
+                self._run_slice(vm, vm.slice_budget(MIGRATING_SLICE if short else target))
+            except Exception as exc:  # a node bug: it stops this VM, not the node's scheduler
+                try:
+                    self._contain(vm, exc)
+                except Exception:
+                    log.exception("could not stop a VM after a node error", vm_id=vm.vm_id if vm else None)
+                await asyncio.sleep(0.01)  # should it recur: the loop is not spun on it
             await self._yield()
+
+    def _contain(self, vm: Vm | None, exc: Exception) -> None:
+        """An error on the node's side while running ``vm`` (None: while
+        choosing one): the VM crashes with the reason, as on a guest fault,
+        and gives back its machine and capacity; the others run on."""
+        reason = f"node error: {type(exc).__name__}: {exc}"
+        if vm is None:
+            log.exception("scheduler error", error=reason)
+            return
+        log.exception("VM crashed on a node error", vm_id=vm.vm_id, error=reason)
+        if vm.busy or vm.machine is None:  # finalized already: only its phase may be left to say
+            if vm.phase in (Phase.RUNNING, Phase.MIGRATING):
+                vm.crash(reason)
+            return
+        if vm.phase is Phase.STOPPED:  # the guest had powered off: it ends as such
+            self._finalize(vm, digest=True)
+            return
+        if vm.phase is not Phase.CRASHED:  # a guest fault found first keeps its own reason
+            vm.crash(reason)
+        self._finalize(vm, digest=False)
 
     def _pick(self, runnable: list[Vm], target: float) -> Vm:
         """The runnable VM that has run the fewest instructions for its shares
@@ -315,8 +358,16 @@ class Hypervisor:
             log.debug("background task failed", task=task.get_name(), error=str(exc))
 
     def remove_files_soon(self, vm_id: str) -> None:
-        """Delete the directory of a VM that is not (or no longer) this node's, off the loop."""
-        self.own(asyncio.create_task(self._remove_files(vm_id), name=f"remove-{vm_id}"))
+        """Delete the directory of a VM that is not (or no longer) this node's,
+        off the loop; the id's next store I/O waits for it (:meth:`_store_lock`)."""
+        task = asyncio.create_task(self._remove_files(vm_id), name=f"remove-{vm_id}")
+        self._removals[vm_id] = task
+
+        def done(_: asyncio.Task) -> None:
+            if self._removals.get(vm_id) is task:
+                del self._removals[vm_id]
+        task.add_done_callback(done)
+        self.own(task)
 
     async def _sampler(self) -> None:
         """Once a second: dirty-page rates and node load."""
@@ -354,8 +405,16 @@ class Hypervisor:
             vm.definition.desired = desired
             await self.save_definition(vm)
 
-    def _store_lock(self, vm_id: str) -> asyncio.Lock:
-        return self._store_locks.setdefault(vm_id, asyncio.Lock())
+    @contextlib.asynccontextmanager
+    async def _store_lock(self, vm_id: str) -> AsyncIterator[None]:
+        """One VM's store I/O, one at a time and in order — after a removal
+        of its files that was asked for already (:meth:`remove_files_soon`),
+        even if that task has not started yet."""
+        removal = self._removals.get(vm_id)
+        if removal is not None and removal is not asyncio.current_task():
+            await asyncio.wait([removal])
+        async with self._store_locks.setdefault(vm_id, asyncio.Lock()):
+            yield
 
     async def save_definition(self, vm: Vm) -> None:
         """Write the VM's definition durably, off the event loop (an fsync:
@@ -385,6 +444,13 @@ class Hypervisor:
             raise AlreadyExists(f"a VM {vm_id!r} already exists on node {self.config.name}")
         return vm_id
 
+    def _stray_directory(self, vm_id: str) -> AlreadyExists:
+        """The error for an id whose directory is on disk though no VM of this node has it."""
+        return AlreadyExists(
+            f"VM id {vm_id!r} is taken on node {self.config.name}: its directory {self.store.vm_dir(vm_id)} "
+            f"exists but holds no VM the node could load (see the node's log at start); move that directory "
+            f"away or choose another id")
+
     def _admit(self, vm_id: str, memory: int, reservation_id: str) -> None:
         now = time.time()
         try:
@@ -408,18 +474,25 @@ class Hypervisor:
         backend = spec.backend or self.config.backend
         if backend not in BACKENDS:
             raise InvalidArgument(f"backend {backend!r} is not available on node {self.config.name}")
-        if spec.shares < 1 or spec.shares > 1 << 16:
-            raise InvalidArgument("shares must be between 1 and 65536")
+        if not 1 <= spec.shares <= MAX_SHARES:
+            raise InvalidArgument(f"shares must be between 1 and {MAX_SHARES}, not {spec.shares}")
         vm_id = self._new_id(vm_id)
-        definition = VmDefinition(
-            vm_id=vm_id, name=spec.name or vm_id, memory=spec.memory, shares=spec.shares,
-            backend=backend, image_name=spec.image_name, append=spec.append,
-            load_address=spec.load_address, kernel=bool(spec.kernel), bios=bool(spec.bios),
-            initrd=bool(spec.initrd), disk=bool(spec.disk_bytes or spec.disk_image),
-            created_at=time.time(), desired="running" if start else "stopped")
+        try:
+            definition = VmDefinition(
+                vm_id=vm_id, name=spec.name or vm_id, memory=spec.memory, shares=spec.shares,
+                backend=backend, image_name=spec.image_name, append=spec.append,
+                load_address=spec.load_address, kernel=bool(spec.kernel), bios=bool(spec.bios),
+                initrd=bool(spec.initrd), disk=bool(spec.disk_bytes or spec.disk_image),
+                created_at=time.time(), desired="running" if start else "stopped")
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from None
+
+        created = False  # the VM's directory is this call's (only then is it removed on failure)
 
         def write_files() -> None:  # images and disks can be large: off the loop
+            nonlocal created
             self.store.create(definition)
+            created = True
             for name, data in (("kernel", spec.kernel), ("bios", spec.bios), ("initrd", spec.initrd)):
                 if data:
                     self.store.write_file(vm_id, name, data)
@@ -436,14 +509,20 @@ class Hypervisor:
                 self._admit(vm_id, spec.memory, reservation_id)
                 admitted = True
             async with self._store_lock(vm_id):  # after the files of a VM destroyed under this id are gone
-                await durable.in_thread(write_files)
+                try:
+                    await durable.in_thread(write_files)
+                except FileExistsError:
+                    if created:
+                        raise
+                    raise self._stray_directory(vm_id) from None
             vm = Vm(definition, self.store, ConsoleBuffer(self.config.console_limit))
             if start:
                 self._boot(vm)
         except BaseException:
             if admitted:
                 self.admission.release(f"vm:{vm_id}")
-            await self._remove_files(vm_id)
+            if created:
+                await self._remove_files(vm_id)
             raise
         finally:
             self._creating.discard(vm_id)
@@ -586,44 +665,103 @@ class Hypervisor:
     async def restore_vm(self, path: str, vm_id: str = "", name: str = "", start: bool = False,
                          reservation_id: str = "", shares: int = 0, consume: bool = False) -> Vm:
         """A new VM from a vmstate file on this node (``consume``: the file is
-        an upload the node owns and may delete)."""
+        an upload the node owns: it is deleted however the restore ends)."""
+        try:
+            return await self._restore(path, vm_id, name, start, reservation_id, shares, consume)
+        except BaseException:
+            if consume:
+                await durable.discard(path)
+            raise
+
+    def _restored_definition(self, header: vmsnap.Report, vm_id: str, name: str, start: bool,
+                             shares: int, shown: str) -> tuple[VmDefinition, int]:
+        """The definition of a VM restored from ``header`` (and the offset of
+        its console history), its metadata checked: InvalidArgument names
+        what is wrong."""
+        meta = header.meta
+
+        def meta_value(key: str, ok: "type | tuple[type, ...]", want: str, default: object) -> object:
+            value = meta.get(key)
+            if value is None:
+                return default
+            if not isinstance(value, ok) or isinstance(value, bool):
+                raise InvalidArgument(f"{shown} has {key} {value!r} in its metadata; it must be {want}")
+            return value
+
+        if shares and not 1 <= shares <= MAX_SHARES:
+            raise InvalidArgument(f"shares must be between 1 and {MAX_SHARES}, not {shares}")
+        if not shares:
+            shares = meta_value("shares", int, f"an integer from 1 to {MAX_SHARES}", DEFAULT_SHARES)  # type: ignore[assignment]
+            if not 1 <= shares <= MAX_SHARES:
+                raise InvalidArgument(f"{shown} has shares {shares} in its metadata; it must be between 1 and "
+                                      f"{MAX_SHARES} (or give the VM its shares)")
+        generation = meta_value("generation", int, "a non-negative integer", 0)
+        console_start = meta_value("console_start", int, "a non-negative integer", 0)
+        for key, value in (("generation", generation), ("console_start", console_start)):
+            if not 0 <= value < 1 << 63:  # type: ignore[operator]
+                raise InvalidArgument(f"{shown} has {key} {value} in its metadata; it must be an integer "
+                                      f"from 0 to 2^63-1")
+        saved_name = meta_value("name", str, "a string", "")
+        try:
+            definition = VmDefinition(
+                vm_id=vm_id, name=name or saved_name or vm_id, memory=header.memory_size,  # type: ignore[arg-type]
+                shares=shares, backend=self.config.backend, image_name=saved_name,  # type: ignore[arg-type]
+                disk=header.disk is not None, boot_media=True, created_at=time.time(),
+                generation=generation + 1, desired="running" if start else "stopped")  # type: ignore[operator]
+        except ValueError as exc:
+            raise InvalidArgument(f"cannot restore {shown}: {exc}") from None
+        return definition, console_start  # type: ignore[return-value]
+
+    async def _restore(self, path: str, vm_id: str, name: str, start: bool, reservation_id: str,
+                       shares: int, consume: bool) -> Vm:
         self._check_open()
+        shown = "the uploaded file" if consume else path  # an upload's path is the node's business
+
+        def invalid(exc: Exception) -> InvalidArgument:
+            return InvalidArgument(str(exc).replace(path, shown) if consume else str(exc))
+
         try:
             header = await asyncio.to_thread(vmsnap.inspect, path, None, False)  # the load checks the image
         except VmstateError as exc:
-            raise InvalidArgument(str(exc)) from None
-        meta = header.meta
-        vm_id = self._new_id(vm_id or str(meta.get("vm_id") or ""))
-        memory = header.memory_size
-        self._admit(vm_id, memory, reservation_id)
+            raise invalid(exc) from None
+        vm_id = self._new_id(vm_id or str(header.meta.get("vm_id") or ""))
+        # Checked before anything is taken: a bad file leaves no capacity held, no id blocked.
+        definition, console_start = self._restored_definition(header, vm_id, name, start, shares, shown)
+        self._admit(vm_id, definition.memory, reservation_id)
         self._creating.add(vm_id)
-        has_disk = header.disk is not None
-        definition = VmDefinition(
-            vm_id=vm_id, name=name or str(meta.get("name") or vm_id), memory=memory,
-            shares=shares or int(meta.get("shares") or DEFAULT_SHARES),
-            backend=self.config.backend, image_name=str(meta.get("name") or ""), disk=has_disk,
-            boot_media=True, created_at=time.time(), generation=int(meta.get("generation") or 0) + 1,
-            desired="running" if start else "stopped")
+        created = False  # the VM's directory is this call's (only then is it removed on failure)
+
+        def make_directory() -> None:
+            nonlocal created
+            self.store.create(definition)
+            created = True
+
         try:
             async with self._store_lock(vm_id):
-                await durable.in_thread(self.store.create, definition)
-            disk = self.store.path(vm_id, "disk.img") if has_disk else None
+                try:
+                    await durable.in_thread(make_directory)
+                except FileExistsError:
+                    if created:
+                        raise
+                    raise self._stray_directory(vm_id) from None
+            disk = self.store.path(vm_id, "disk.img") if definition.disk else None
             try:
                 restored = await durable.in_thread(
                     vmsnap.load, path, vmsnap.Limits(max_memory=self.config.capacity_memory),
                     disk, definition.backend)
             except (VmstateError, StateError) as exc:
-                raise InvalidArgument(str(exc)) from None
+                raise invalid(exc) from None
             try:  # what a start after it powers off boots (Vm.boot)
                 await durable.in_thread(self.store.save_boot_media, vm_id, restored.machine.config_state(),
                                         restored.machine.boot_segments())
+                if consume:  # read in full; gone before the VM runs (the reply shows it as it was restored)
+                    await durable.discard(path)
             except BaseException:
                 restored.machine.close()
                 raise
             vm = Vm(definition, self.store, ConsoleBuffer(self.config.console_limit))
             if restored.console is not None:
-                vm.console = ConsoleBuffer(self.config.console_limit, int(meta.get("console_start", 0)),
-                                           restored.console)
+                vm.console = ConsoleBuffer(self.config.console_limit, console_start, restored.console)
             vm.attach(restored.machine)
             vm.phase = Phase.PAUSED
             if restored.machine.halted:
@@ -631,14 +769,14 @@ class Hypervisor:
                 vm.exit_code = restored.machine.exit_code
         except BaseException:
             self.admission.release(f"vm:{vm_id}")
-            await self._remove_files(vm_id)
-            raise
-        finally:
             try:
-                if consume:
-                    await durable.discard(path)
-            finally:  # no await between here and the VM being listed: the id stays taken
+                if created:
+                    await self._remove_files(vm_id)
+            finally:
                 self._creating.discard(vm_id)
+            raise
+        # No await between these two: the id stays taken.
+        self._creating.discard(vm_id)
         self.vms[vm_id] = vm
         if start and vm.phase is Phase.PAUSED:
             vm.phase = Phase.RUNNING
@@ -709,6 +847,9 @@ class Hypervisor:
         expires = time.time() + (ttl or RESERVATION_TTL)
         try:
             self.admission.admit(f"reservation:{reservation_id}", memory, vcpus or 1, time.time(), expires)
+        except AlreadyExists:
+            raise AlreadyExists(f"reservation {reservation_id!r} exists already on node {self.config.name}; "
+                                f"release it first or use another reservation id") from None
         except Exception:
             if self.metrics is not None:
                 self.metrics.refusals.inc()

@@ -21,6 +21,7 @@ from . import errors as E
 from .hypervisor import Hypervisor, Spec
 from .phases import Phase
 from .rpc import Calls, receive_file
+from .store import U64
 from .vm import Vm
 
 log = structlog.get_logger("node.service")
@@ -47,17 +48,26 @@ CALLS = Calls(E.NodeError, STATUS, "vm_id", log)
 unary, streaming, status_for, _bind = CALLS.unary, CALLS.streaming, CALLS.status_for, CALLS.bind
 
 
+def _counter(value: int) -> int:
+    """A running count as the API's uint64 fields hold it. The definition's
+    fields are checked when it is made (VmDefinition); these come from a
+    machine or console that arrived from elsewhere, and one out of range must
+    not make the VM (and every listing with it) unreportable."""
+    return min(max(int(value), 0), U64)
+
+
 def vm_to_proto(vm: Vm, node: str) -> types_pb2.Vm:
     d = vm.definition
+    exit_code = -1 if vm.exit_code is None else vm.exit_code
     return types_pb2.Vm(
         vm_id=d.vm_id, name=d.name, state=PHASE_TO_PROTO[vm.phase], memory_bytes=d.memory,
         shares=d.shares, node=node, backend=d.backend,
-        exit_code=-1 if vm.exit_code is None else vm.exit_code,
-        crash_reason=vm.crash_reason, crash_instructions=vm.crash_instructions,
+        exit_code=exit_code if -(1 << 31) <= exit_code < 1 << 31 else -1,
+        crash_reason=vm.crash_reason, crash_instructions=_counter(vm.crash_instructions),
         stats=types_pb2.VmStats(
-            instructions=vm.instructions, cpu_seconds=vm.stats.cpu_seconds,
+            instructions=_counter(vm.instructions), cpu_seconds=vm.stats.cpu_seconds,
             mips=vm.stats.mips, dirty_pages_per_second=vm.stats.dirty_pages_per_second,
-            slices=vm.stats.slices, console_bytes=vm.console.end),
+            slices=_counter(vm.stats.slices), console_bytes=_counter(vm.console.end)),
         created_at=d.created_at, idle=vm.idle, image_name=d.image_name, has_disk=d.disk,
         generation=d.generation, state_digest=vm.state_digest)
 

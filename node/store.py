@@ -10,14 +10,19 @@ DATA/vms/<id>/boot.vmstate     boot media of a VM that came by migration or rest
 DATA/vms/<id>/disk.img         the VM's disk (the only host file it can reach)
 DATA/vms/<id>/saved.vmstate    state saved at node shutdown (managed save)
 DATA/snapshots/                where relative snapshot paths go
-DATA/incoming/                 partial uploads and migrations
+DATA/incoming/                 partial uploads and exports (cleared at node start)
 ```
+
+A :class:`VmDefinition` checks its fields when it is made: values from clients,
+migration headers, snapshots and vm.json files that the scheduler or the API
+could not handle are refused with a ValueError naming the field.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 import shutil
@@ -33,6 +38,27 @@ from .machine.loader import Segment
 VM_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # the whole id (fullmatch: "$" would allow a final "\n")
 DEFINITION_VERSION = 1
 BOOT_MEDIA = "boot.vmstate"
+MAX_SHARES = 1 << 16
+DEFAULT_SHARES = 1024
+MAX_NAME = 1024  # characters
+U64 = (1 << 64) - 1  # what the API's unsigned fields hold (types.proto)
+DESIRED = ("stopped", "running")
+INCOMING_PREFIX = "in-"  # the node's own files in DATA/incoming (Store.incoming)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _text(value: Any) -> bool:
+    """A str the API can carry (protobuf strings are UTF-8: no lone surrogates)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass
@@ -40,7 +66,7 @@ class VmDefinition:
     vm_id: str
     name: str
     memory: int
-    shares: int = 1024
+    shares: int = DEFAULT_SHARES
     backend: str = "interp"
     image_name: str = ""
     append: str | None = None
@@ -60,6 +86,46 @@ class VmDefinition:
     # restarts before then discards the VM (its memory was only in the process).
     migrating_in: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Refuse values the node cannot run or report (they come from
+        clients, migration headers, snapshot metadata and vm.json files)."""
+        def bad(name: str, value: Any, want: str) -> ValueError:
+            shown = repr(value)
+            shown = shown if len(shown) <= 80 else shown[:77] + "..."
+            return ValueError(f"VM definition: {name} must be {want}, not {shown}")
+
+        if not _text(self.vm_id) or not VM_ID_RE.fullmatch(self.vm_id):
+            raise bad("vm_id", self.vm_id, "1 to 64 letters, digits, '.', '_' or '-' (starting with a letter "
+                      "or digit)")
+        if not _text(self.name) or not 0 < len(self.name) <= MAX_NAME:
+            raise bad("name", self.name, f"a non-empty string of at most {MAX_NAME} characters")
+        if not _is_int(self.memory) or not 0 < self.memory <= U64:
+            raise bad("memory", self.memory, "a positive integer (bytes)")
+        if not _is_int(self.shares) or not 1 <= self.shares <= MAX_SHARES:
+            raise bad("shares", self.shares, f"an integer from 1 to {MAX_SHARES}")
+        if not _text(self.backend) or not self.backend:
+            raise bad("backend", self.backend, "a backend name")
+        if not _text(self.image_name):
+            raise bad("image_name", self.image_name, "a string")
+        if self.append is not None and not _text(self.append):
+            raise bad("append", self.append, "a string or null")
+        if self.load_address is not None and (not _is_int(self.load_address) or not 0 <= self.load_address <= U64):
+            raise bad("load_address", self.load_address, "a non-negative integer or null")
+        for flag in ("kernel", "bios", "initrd", "disk", "boot_media"):
+            if not isinstance(getattr(self, flag), bool):
+                raise bad(flag, getattr(self, flag), "true or false")
+        if (not isinstance(self.created_at, (int, float)) or isinstance(self.created_at, bool)
+                or not math.isfinite(self.created_at)):
+            raise bad("created_at", self.created_at, "a time (seconds since the epoch)")
+        if not _is_int(self.generation) or not 1 <= self.generation <= U64:
+            raise bad("generation", self.generation, "a positive integer")
+        if self.desired not in DESIRED:
+            raise bad("desired", self.desired, "'stopped' or 'running'")
+        if not _text(self.migrating_in):
+            raise bad("migrating_in", self.migrating_in, "a string")
+        if not isinstance(self.extra, dict):
+            raise bad("extra", self.extra, "an object")
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -94,9 +160,16 @@ class Store:
         return os.path.join(self.vm_dir(vm_id), name)
 
     def create(self, definition: VmDefinition) -> str:
+        """Make the VM's directory and write its definition: all of it, or
+        nothing. FileExistsError: the directory was there already (it is
+        left alone)."""
         directory = self.vm_dir(definition.vm_id)
         os.makedirs(directory)
-        self.save(definition)
+        try:
+            self.save(definition)
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
         return directory
 
     def save(self, definition: VmDefinition) -> None:
@@ -147,7 +220,21 @@ class Store:
             raise ValueError(f"snapshot path {path!r} leaves the node's snapshot directory")
         return full
 
+    def clear_incoming(self) -> list[str]:
+        """Delete the node's files left in DATA/incoming (uploads and exports
+        of a node that stopped while they were under way); their names."""
+        base = os.path.join(self.root, "incoming")
+        removed = []
+        for name in sorted(os.listdir(base)):
+            if name.startswith(INCOMING_PREFIX) and os.path.isfile(path := os.path.join(base, name)):
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    continue
+                removed.append(name)
+        return removed
+
     def incoming(self, suffix: str = ".vmstate") -> str:
-        fd, path = tempfile.mkstemp(prefix="in-", suffix=suffix, dir=os.path.join(self.root, "incoming"))
+        fd, path = tempfile.mkstemp(prefix=INCOMING_PREFIX, suffix=suffix, dir=os.path.join(self.root, "incoming"))
         os.close(fd)
         return path
