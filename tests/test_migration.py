@@ -116,7 +116,7 @@ def test_cancel_or_failure_before_handover_leaves_the_vm_on_its_source(cluster: 
     cluster.wait(lambda: instructions(cluster, "stay") > 3_000_000, what="working set grows")
     # Cancel right away (setting up or just started).
     job = cluster.run("migrate", "stay", "node-2", "--detach", "--max-bandwidth", "4M").stdout.strip()
-    cluster.run("job", "cancel", job)
+    assert cluster.json("job", "cancel", job)["status"] == "cancelled"  # type: ignore[index]
     assert cluster.json("job", "show", job)["status"] == "cancelled"  # type: ignore[index]
     assert_running_on(cluster, "stay", "node-1")
     # Cancel while iterating (a slow, capped transfer).

@@ -44,3 +44,23 @@ async def test_failed_channel_is_replaced() -> None:
         assert migrations._channel(address) is second
     finally:
         await migrations.close()
+
+
+async def test_channels_kept_are_bounded(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A node asked to migrate to many addresses (most of them wrong) keeps
+    at most MAX_CHANNELS channels, dropping the oldest one not in use."""
+    from node.migration import driver
+
+    monkeypatch.setattr(driver, "MAX_CHANNELS", 4)
+    migrations = Migrations(None, None)  # type: ignore[arg-type]
+    try:
+        busy = migrations._channel("127.0.0.1:1")
+        migrations.outgoing["job"] = type("Out", (), {"channel": busy})()  # type: ignore[assignment]
+        for port in range(2, 12):
+            migrations._channel(f"127.0.0.1:{port}")
+        assert len(migrations.channels) == 4
+        assert migrations.channels["127.0.0.1:1"] is busy  # in use by a migration: kept
+        assert list(migrations.channels)[1:] == [f"127.0.0.1:{p}" for p in (9, 10, 11)]
+        migrations.outgoing.clear()
+    finally:
+        await migrations.close()

@@ -12,11 +12,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from caravan import controller_pb2, node_pb2
 from controller.client import Client, ClusterConfig, cluster_dir, fail
-from node.migration.source import Params
+from node.migration.source import MIN_BANDWIDTH, Params
 
 from . import signals
 from .errors import CliError
-from .options import SIZE, U32_MAX, NumberType, WholeNumberType
+from .options import U32_MAX, NumberType, SizeType, WholeNumberType
 from .output import emit_json, message, output_option, table
 
 dir_option = click.option("--dir", "directory", default=None, type=click.Path(file_okay=False),
@@ -32,7 +32,8 @@ def params_options(fn):  # type: ignore[no-untyped-def]
         click.option("--downtime-ms", type=WholeNumberType(1, U32_MAX, "milliseconds"), default=50,
                      show_default=True, help="Stop iterating when the expected downtime is under this "
                                              "(whole milliseconds, at least 1)."),
-        click.option("--max-bandwidth", type=SIZE, default=None, help="Cap the transfer rate (bytes/s, e.g. 100M)."),
+        click.option("--max-bandwidth", type=SizeType(min=MIN_BANDWIDTH), default=None,
+                     help="Cap the transfer rate (bytes/s, at least 64K; e.g. 100M)."),
         click.option("--auto-converge", is_flag=True, help="Throttle the guest when rounds stop shrinking."),
         click.option("--max-rounds", type=click.IntRange(0, U32_MAX), default=0,
                      help="At most this many pre-copy rounds (then --on-timeout; 0: no limit)."),
@@ -206,14 +207,18 @@ def job_show_command(job_id: str, directory: str | None, output: str) -> None:
 @job_group.command("cancel")
 @click.argument("job_id")
 @dir_option
-def job_cancel_command(job_id: str, directory: str | None) -> None:
+@output_option
+def job_cancel_command(job_id: str, directory: str | None, output: str) -> None:
     """Cancel a migration before its hand-over; the VM stays on its source."""
     with Client(ClusterConfig.load(cluster_dir(directory))) as client:
         try:
             job = client.controller.CancelJob(controller_pb2.JobRef(job_id=job_id))
         except grpc.RpcError as exc:
             raise fail(exc, f"cannot cancel {job_id}") from None
-    click.echo(f"{job.job_id} {job.status}")
+    if output == "json":
+        emit_json(message(job))
+    else:
+        click.echo(f"{job.job_id} {job.status}")
 
 
 @click.command("drain")

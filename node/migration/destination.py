@@ -136,7 +136,7 @@ class DestinationMachine:
                 raise ProtocolError(f"migration destination: unexpected state record {name!r}")
         elif kind == codec.CONSOLE:
             start, data = p.get("start"), p.get("data")
-            if not isinstance(start, int) or not isinstance(data, bytes):
+            if not isinstance(start, int) or start < 0 or not isinstance(data, bytes):
                 raise ProtocolError("migration destination: malformed console record")
             self.console = (start, data)
         elif kind == codec.FINAL:

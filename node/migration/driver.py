@@ -52,7 +52,7 @@ from ..machine.machine import Machine
 from ..machine.memory import Ram
 from ..machine.state import StateError
 from ..phases import Phase, check
-from ..store import VmDefinition
+from ..store import DEFAULT_SHARES, VmDefinition
 from ..tls import TlsFiles, channel_credentials
 from ..vm import Vm
 from . import wire
@@ -68,6 +68,20 @@ log = structlog.get_logger("node.migration")
 SPOT_CHECKS = 32
 FIRST_SLICE_WAIT = 1.0  # seconds FinishMigration waits for a resumed VM's first slice
 BATCH_BYTES = 1 << 20
+# Neither end of a stream waits for the other forever: a source whose
+# destination stops reading or answering gives up (the VM runs on here), and a
+# destination whose source stops sending drops its copy. While the guest is
+# paused for the stop-and-copy the source waits less. A job's --timeout also
+# ends a wait that runs past it (checked by Migrations._watch).
+IDLE_SECONDS = 60.0
+PAUSED_IDLE_SECONDS = 15.0
+TIMEOUT_GRACE_SECONDS = 5.0  # a wait past the job's timeout, this long: the destination is stuck
+WATCH_SECONDS = 1.0
+# A verified copy waits this long for the controller's decision, then is
+# dropped (a commit after that is answered NOT_FOUND: the controller hands the
+# VM back to the source's paused copy).
+VERIFIED_HOLD_SECONDS = 600.0
+MAX_CHANNELS = 64  # destinations whose channel is kept (see Migrations._channel)
 MEASURED_PAGES = 64  # a stop-and-copy of at least this many pages updates Migrations.page_seconds
 MAX_HANDOVER_SECONDS = 1.0  # a measured hand-over longer than this is an outlier, not learnt
 
@@ -126,6 +140,8 @@ class Outgoing:
     channel: grpc.aio.Channel | None = None
     call: Any = None
     touched: bytes | None = None  # per window: may hold data (round 0 reads only these)
+    waiting_since: float = 0.0  # monotonic: a write to or read from the destination is under way
+    stalled: str = ""  # why Migrations._watch gave up on the destination
     digest: MemoryDigest = field(init=False)
     holds: gcpolicy.Holds = field(default_factory=gcpolicy.Holds)  # on the garbage collector (node.gcpolicy)
 
@@ -171,6 +187,7 @@ class Migrations:
         # hand-over record, the resume), learnt from the destinations' measurements.
         self.handover_seconds = HANDOVER_SECONDS
         self._closing: list[asyncio.Future] = []  # replaced channels being closed
+        self._expiry: dict[str, asyncio.Task] = {}  # verified incoming copies awaiting a decision
 
     # -- source ------------------------------------------------------------------------
 
@@ -189,6 +206,11 @@ class Migrations:
                 return channel
             self._closing = [f for f in self._closing if not f.done()]
             self._closing.append(asyncio.ensure_future(channel.close()))
+        if address not in self.channels and len(self.channels) >= MAX_CHANNELS:
+            in_use = {id(out.channel) for out in self.outgoing.values()}
+            idle = [a for a, c in self.channels.items() if id(c) not in in_use]  # oldest first
+            if idle:
+                self._closing.append(asyncio.ensure_future(self.channels.pop(idle[0]).close()))
         options = grpc_options()
         if self.tls is None:
             channel = grpc.aio.insecure_channel(address, options=options)
@@ -200,6 +222,9 @@ class Migrations:
     async def close(self) -> None:
         """The node shuts down (every migration has been aborted or finished)."""
         channels, self.channels = list(self.channels.values()), {}
+        for task in self._expiry.values():
+            task.cancel()
+        self._expiry.clear()
         await asyncio.gather(*self._closing, *(c.close() for c in channels), return_exceptions=True)
         self._closing.clear()
 
@@ -207,7 +232,9 @@ class Migrations:
         hv = self.hv
         vm = hv.get(req.vm_id)
         check("migrate-out", vm.phase, req.vm_id)
-        if req.job_id in self.outgoing or not req.job_id:
+        if not req.job_id:
+            raise E.InvalidArgument("a migration needs a job id")
+        if req.job_id in self.outgoing:
             raise E.AlreadyExists(f"migration job {req.job_id!r} is already running here")
         vm.check_not_busy()
         if vm.machine is None:
@@ -221,20 +248,55 @@ class Migrations:
         vm.phase = Phase.MIGRATING
         vm.frozen = out.prior is Phase.PAUSED
         log.info("migration out", job_id=req.job_id, vm_id=vm.vm_id, destination=out.destination)
+        watchdog: asyncio.Task | None = None
         try:
             out.channel = self._channel(req.destination)
             out.call = wire.open_stream(out.channel)
+            watchdog = asyncio.create_task(self._watch(out), name=f"watch-{req.job_id}")
             async for stats in self._send(out, req, params):
                 yield stats
         except BaseException as exc:
+            # The stream to the destination was cancelled under this call, not this call
+            # itself: by the watchdog (a stuck destination) or by an abort (the controller's).
+            by_stream = isinstance(exc, asyncio.CancelledError) and not asyncio.current_task().cancelling()  # type: ignore[union-attr]
             reason = str(exc) if isinstance(exc, (MigrationAborted, E.NodeError)) else \
                 f"{type(exc).__name__}: {exc}" if not isinstance(exc, asyncio.CancelledError) else "cancelled"
             if isinstance(exc, grpc.RpcError):
                 reason = f"destination: {exc.details()}"  # type: ignore[attr-defined]
+            if by_stream:
+                reason = out.stalled or out.sm.reason or "aborted"
             self._abort_out(out, reason)
-            if isinstance(exc, (MigrationAborted, grpc.RpcError)):
+            if isinstance(exc, (MigrationAborted, grpc.RpcError)) or by_stream:
                 raise E.FailedPrecondition(f"migration of {vm.vm_id} aborted: {reason}") from None
             raise
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+    async def _watch(self, out: Outgoing) -> None:
+        """Give up on a destination that stopped reading or answering: a write
+        or read pending for :data:`IDLE_SECONDS` (:data:`PAUSED_IDLE_SECONDS`
+        once the guest is paused), or past the job's timeout during pre-copy.
+        Cancelling the stream ends the pending call; migrate_out then aborts
+        with :attr:`Outgoing.stalled` as the reason."""
+        timeout = out.sm.params.timeout
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            since = out.waiting_since
+            if not since:
+                continue
+            now = time.monotonic()
+            idle = PAUSED_IDLE_SECONDS if out.paused_at else IDLE_SECONDS
+            if now - since >= idle:
+                out.stalled = f"the destination did not answer for {idle:g} s"
+            elif (timeout and not out.paused_at and now - out.started >= timeout
+                  and now - since >= TIMEOUT_GRACE_SECONDS):
+                out.stalled = f"timed out after {timeout:g} s waiting for the destination"
+            else:
+                continue
+            log.warning("destination stuck", job_id=out.job_id, reason=out.stalled)
+            out.call.cancel()
+            return
 
     async def _write(self, out: Outgoing, frames: list[bytes], first: bool = False,
                      request: node_pb2.MigrateOutRequest | None = None) -> None:
@@ -242,12 +304,24 @@ class Migrations:
             msg = wire.first_message(request.job_id, request.reservation_id, self.hv.config.name, frames)
         else:
             msg = wire.frames_message(frames)
+        out.waiting_since = time.monotonic()
         try:
             await out.call.write(msg)
         except asyncio.InvalidStateError:  # grpc.aio: the call already ended (the destination went away)
             details = await out.call.details() or f"status {(await out.call.code()).name}"
             raise MigrationAborted(f"destination: the stream ended ({details})") from None
+        finally:
+            out.waiting_since = 0.0
         out.sent_bytes += sum(len(f) for f in frames)
+
+    @staticmethod
+    async def _read(out: Outgoing) -> Any:
+        """The destination's next acknowledgement (watched, as writes are)."""
+        out.waiting_since = time.monotonic()
+        try:
+            return await out.call.read()
+        finally:
+            out.waiting_since = 0.0
 
     def _check_alive(self, out: Outgoing) -> None:
         vm = out.vm
@@ -278,7 +352,7 @@ class Migrations:
                 await self._write(out, batch.take())
         if batch.size:
             await self._write(out, batch.take())
-        ack = await out.call.read()
+        ack = await self._read(out)
         if ack is grpc.aio.EOF or ack.kind != "ready":
             raise MigrationAborted(f"destination: {ack.error if ack is not grpc.aio.EOF else 'closed the stream'}")
         ram.start_dirty_log()
@@ -350,7 +424,7 @@ class Migrations:
         sm.sent()
         yield out.stats()
         await out.call.done_writing()
-        while (ack := await out.call.read()) is not grpc.aio.EOF:
+        while (ack := await self._read(out)) is not grpc.aio.EOF:
             if ack.kind == "verified":
                 sm.verified()
                 log.info("migration verified", job_id=req.job_id, vm_id=vm.vm_id, rounds=len(sm.rounds),
@@ -429,7 +503,7 @@ class Migrations:
         return finished
 
     async def _round_applied(self, out: Outgoing, number: int) -> None:
-        ack = await out.call.read()
+        ack = await self._read(out)
         if ack is grpc.aio.EOF:
             raise MigrationAborted("the destination closed the stream")
         if ack.kind == "error":
@@ -539,8 +613,11 @@ class Migrations:
         incoming: Incoming | None = None
         received = 0
         acked = 0
+        idle = _Idle(time.monotonic())
+        watchdog = asyncio.create_task(self._watch_in(idle, asyncio.current_task()))  # type: ignore[arg-type]
         try:
             async for raw in requests:
+                idle.since = 0.0  # not waiting for the source while this message is handled
                 msg, data = wire.parse(raw)
                 if first is None:
                     if msg is None or not msg.job_id or msg.job_id in self.incoming:
@@ -562,6 +639,7 @@ class Migrations:
                     acked = incoming.machine_sm.round  # type: ignore[union-attr]
                     if acked >= 1:  # everything before round `acked` is applied (MIGRATION_VERSION)
                         yield node_pb2.MigrationAck(kind="round", round=acked, bytes=received)
+                idle.since = time.monotonic()
             if incoming is None:
                 raise ProtocolError("empty migration stream")
             incoming.decoder.close()
@@ -569,21 +647,55 @@ class Migrations:
                 raise ProtocolError("the stream ended before the final state")
             log.info("migration in verified", job_id=incoming.job_id, vm_id=incoming.vm_id, bytes=received,
                      since_pause_ms=round((time.time() - float(incoming.final.get("paused_at", 0))) * 1000, 2))
+            self._expiry[incoming.job_id] = asyncio.create_task(self._expire(incoming),
+                                                               name=f"expire-{incoming.job_id}")
             yield node_pb2.MigrationAck(kind="verified", bytes=received)
-        except (ProtocolError, VmstateError, StateError, E.NodeError, ValueError, KeyError, TypeError,
-                DecodeError) as exc:
+        except Exception as exc:  # the stream is hostile input: anything wrong in it is refused, never UNKNOWN
+            expected = (ProtocolError, VmstateError, StateError, E.NodeError, ValueError, KeyError, TypeError,
+                        DecodeError)
+            error = str(exc) if isinstance(exc, expected) else \
+                f"the migration stream is malformed ({type(exc).__name__}: {exc})"
             if incoming is not None:
-                incoming.drop(str(exc))
+                incoming.drop(error)
                 self.incoming.pop(incoming.job_id, None)
-            log.warning("incoming migration refused", job_id=first.job_id if first else "", error=str(exc))
-            yield node_pb2.MigrationAck(kind="error", error=str(exc), bytes=received)
+            log.warning("incoming migration refused", job_id=first.job_id if first else "", error=error,
+                        exc_info=not isinstance(exc, expected))
+            yield node_pb2.MigrationAck(kind="error", error=error, bytes=received)
         except BaseException:
             if incoming is not None and incoming.machine_sm.phase is not DestPhase.VERIFIED:
-                incoming.drop("the stream from the source broke")
+                incoming.drop(idle.stalled or "the stream from the source broke")
                 self.incoming.pop(incoming.job_id, None)
+            if idle.stalled:
+                log.warning("incoming migration dropped", job_id=first.job_id if first else "", reason=idle.stalled)
             raise
+        finally:
+            watchdog.cancel()
+
+    @staticmethod
+    async def _watch_in(idle: "_Idle", handler: asyncio.Task) -> None:
+        """End an incoming stream whose source sent nothing for
+        :data:`IDLE_SECONDS` (stopped, or gone without closing it): its copy
+        is dropped and its capacity freed."""
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            if idle.since and time.monotonic() - idle.since >= IDLE_SECONDS:
+                idle.stalled = f"the source sent nothing for {IDLE_SECONDS:g} s"
+                handler.cancel()
+                return
+
+    async def _expire(self, incoming: "Incoming") -> None:
+        """Drop a verified copy the controller never decided on (see
+        :data:`VERIFIED_HOLD_SECONDS`)."""
+        await asyncio.sleep(VERIFIED_HOLD_SECONDS)
+        self._expiry.pop(incoming.job_id, None)
+        if self.incoming.get(incoming.job_id) is incoming and incoming.machine_sm.phase is DestPhase.VERIFIED:
+            incoming.drop(f"no decision from the controller within {VERIFIED_HOLD_SECONDS:g} s")
+            self.incoming.pop(incoming.job_id, None)
 
     async def _finish_in(self, incoming: "Incoming", commit: bool) -> tuple[Vm | None, float, float]:
+        expiry = self._expiry.pop(incoming.job_id, None)
+        if expiry is not None:
+            expiry.cancel()
         if commit:
             try:
                 incoming.machine_sm.commit()
@@ -637,6 +749,7 @@ class Incoming:
         self.boot_joiner: bootrecords.Joiner | None = None  # between the header and the last BOOT record
         self.awaiting_ready = False  # the header and boot segments are in; the source waits for "ready"
         self.holds = gcpolicy.Holds()  # on the garbage collector (node.gcpolicy)
+        self.dropped = False
 
     # Target --------------------------------------------------------------------------------
 
@@ -663,17 +776,20 @@ class Incoming:
             raise ProtocolError("the migration header has no machine description")
         vm_id = hv._new_id(vm_id)
         now = time.time()
+        try:  # checked before any capacity is taken
+            self.definition = VmDefinition(
+                vm_id=vm_id, name=str(meta.get("name") or vm_id), memory=memory,
+                shares=meta.get("shares", DEFAULT_SHARES), backend=hv.config.backend,
+                image_name=str(meta.get("image_name") or ""), disk=disk is not None, boot_media=True,
+                created_at=now, generation=meta.get("generation", 1), migrating_in=self.job_id)
+        except ValueError as exc:
+            raise ProtocolError(f"the migration header's VM description is unusable: {exc}") from None
         if self.reservation_id:
             hv.admission.transfer(f"reservation:{self.reservation_id}", f"vm:{vm_id}", memory, 1, now)
         else:
             hv.admission.admit(f"vm:{vm_id}", memory, 1, now)
         self.held = True
         self.vm_id = vm_id
-        self.definition = VmDefinition(
-            vm_id=vm_id, name=str(meta.get("name") or vm_id), memory=memory,
-            shares=int(meta.get("shares") or 1024), backend=hv.config.backend,
-            image_name=str(meta.get("image_name") or ""), disk=disk is not None, boot_media=True, created_at=now,
-            generation=int(meta.get("generation") or 1), migrating_in=self.job_id)
         self._layout = (machine_config, [], disk_size)
         self.boot_joiner = bootrecords.Joiner(memory)
         self.resident = self._resident_runs(header.get("resident"), memory >> PAGE_SHIFT)
@@ -755,6 +871,8 @@ class Incoming:
                     await durable.in_thread(hv.store.remove, vm_id)
                 if isinstance(exc, MemoryError):
                     raise E.ResourceExhausted(f"cannot take the VM: {exc}") from None
+                if isinstance(exc, FileExistsError) and not created:
+                    raise hv._stray_directory(vm_id) from None
                 if isinstance(exc, OSError):
                     raise E.Unavailable(f"cannot create the VM's files on node {hv.config.name}: {exc}") from None
                 raise
@@ -833,7 +951,11 @@ class Incoming:
         return vm
 
     def drop(self, reason: str) -> None:
-        """Discard the partial copy and give its capacity back."""
+        """Discard the partial copy and give its capacity back (once: a second
+        drop must not free what a VM created since under the same id holds)."""
+        if self.dropped:
+            return
+        self.dropped = True
         self.holds.release()
         try:
             self.machine_sm.abort(reason)
@@ -849,3 +971,11 @@ class Incoming:
         if self.held:
             self.hv.admission.release(f"vm:{self.vm_id}")
         log.info("incoming migration dropped", job_id=self.job_id, vm_id=self.vm_id, reason=reason)
+
+
+@dataclass
+class _Idle:
+    """An incoming stream's wait for its source (Migrations._watch_in)."""
+
+    since: float  # monotonic: waiting for the source's next message since (0: not waiting)
+    stalled: str = ""  # why the watchdog ended the stream

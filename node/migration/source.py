@@ -67,6 +67,9 @@ class Next(str, enum.Enum):
     ABORT = "abort"
 
 
+MIN_BANDWIDTH = 64 << 10  # bytes/s: a 1 MiB message every 16 s at most
+
+
 @dataclass(frozen=True)
 class Params:
     downtime_ms: float = 50.0
@@ -82,6 +85,10 @@ class Params:
             raise ValueError("the downtime limit must be positive")
         if self.max_bandwidth < 0 or self.max_rounds < 0 or self.timeout < 0:
             raise ValueError("limits cannot be negative")
+        if 0 < self.max_bandwidth < MIN_BANDWIDTH:
+            raise ValueError(f"a bandwidth cap must be at least {MIN_BANDWIDTH >> 10} KiB/s "
+                             f"(not {self.max_bandwidth} bytes/s): each message waits its turn, "
+                             "and a destination gives up on a source silent for a minute")
         if self.on_timeout not in ("abort", "force"):
             raise ValueError(f"on-timeout must be abort or force, not {self.on_timeout!r}")
         if self.compress not in ("", "zstd"):
