@@ -3,8 +3,9 @@ the scheduler and persistence.
 
 Everything runs on the node's one asyncio loop. The scheduler task runs one
 slice of guest instructions at a time — sized to about ``slice_seconds`` of
-host CPU time — of the runnable VM that has run the fewest for its shares,
-and yields to the loop after every slice, so a gRPC call waits at most about
+host CPU time — of the runnable VM that has used the least CPU time for its
+shares (costly instructions cost a guest its share too), and yields to the
+loop after every slice, so a gRPC call waits at most about
 one slice. A VM that is migrating out runs short slices (``MIGRATING_SLICE``),
 and so runs more often: its stream's completions are served within a fraction
 of a millisecond, so the guest cannot starve its own migration, yet it keeps
@@ -43,12 +44,13 @@ from .machine.devices.virtio_blk import DiskError
 from .phases import Phase, check
 from .store import DEFAULT_SHARES, MAX_SHARES, VM_ID_RE, Store, VmDefinition
 from .tls import TlsFiles
-from .vm import Vm
+from .vm import MIPS_GUESS, Vm
 
 log = structlog.get_logger("node.hypervisor")
 
 RESERVATION_TTL = 60.0
 SAVED_STATE = "saved.vmstate"
+CHARGE_CAP = 8  # the most one slice is charged: this many times what it should cost (Hypervisor._run_slice)
 MIGRATING_SLICE = 0.00025  # seconds: the slice of a VM that is migrating out (module docstring)
 LAG = 4  # slices: how far behind the others a VM back from waiting may start (Hypervisor._pick)
 FOLLOW_CHECK_SECONDS = 1.0  # a console follower with no new output checks this often that the VM is still here
@@ -141,6 +143,7 @@ class Hypervisor:
                             job_id=d.migrating_in)
                 continue
             vm = Vm(d, self.store, ConsoleBuffer(self.config.console_limit))
+            vm.recall_final()
             self.vms[d.vm_id] = vm
             saved = self.store.path(d.vm_id, SAVED_STATE)
             if self.config.resume_on_start and d.desired == "running" and os.path.exists(saved):
@@ -259,21 +262,24 @@ class Hypervisor:
         self._finalize(vm, digest=False)
 
     def _pick(self, runnable: list[Vm], target: float) -> Vm:
-        """The runnable VM that has run the fewest instructions for its shares
-        (its virtual runtime, as in Linux's CFS, counted in instructions).
-        Shares decide how often a VM runs, not for how long, so every slice
-        stays about ``slice_seconds`` and the loop is served as often
-        whatever the shares; and what a slice really ran is what counts,
-        however long it took: the host preempting the node, or a guest's
-        first slices decoding its code, do not move the shares. A VM back
-        from waiting (new, idle, paused, throttled) starts at most ``LAG``
-        slices behind the others: it does not get back the time it did not
-        use."""
+        """The runnable VM that has used the least CPU time for its shares
+        (its virtual runtime, as in Linux's CFS: the thread CPU time of its
+        slices x 1024 / shares). Charged by CPU time, not instructions: a
+        guest whose instructions are costly (traps, MMIO, self-modifying code
+        that invalidates decoded blocks) gets its share of the CPU, not of
+        the instructions. Thread CPU time leaves out the time the host
+        preempts the node (or another thread holds the GIL): that costs a VM
+        nothing. Shares decide how often a VM runs, not for how long, so
+        every slice stays about ``slice_seconds`` and the loop is served as
+        often whatever the shares. A VM back from waiting (new, idle, paused,
+        throttled) starts at most ``LAG`` slices (of ``target`` seconds at
+        the default shares) behind the others: it does not get back the time
+        it did not use."""
         first = min(runnable, key=_vruntime)
         if first.vruntime >= self._min_vruntime:  # as a rule: nobody is back from waiting
             self._min_vruntime = first.vruntime
             return first
-        least = self._min_vruntime - LAG * max(vm.slice_budget(target) for vm in runnable)
+        least = self._min_vruntime - LAG * target * 1024 / DEFAULT_SHARES
         for vm in runnable:
             if vm.vruntime < least:
                 vm.vruntime = least
@@ -302,12 +308,19 @@ class Hypervisor:
                 vm.first_slice.set_result(time.time())
             vm.first_slice = None
         vm.feed_input()
-        start = time.perf_counter()
+        # What this slice should cost at the VM's measured speed: a slice that costs CHARGE_CAP
+        # times more than that (or than a slice) is charged no more (see below).
+        cap = CHARGE_CAP * max(self.config.slice_seconds, budget / ((vm.stats.cpu_mips or MIPS_GUESS) * 1e6))
+        start, cpu_before = time.perf_counter(), vm.stats.cpu_seconds
         before = vm.machine.instructions if vm.machine else 0
         reason = vm.run_slice(budget)
+        cpu = vm.stats.cpu_seconds - cpu_before  # the slice's thread CPU time (Vm.run_slice)
         elapsed = time.perf_counter() - start
         ran = vm.machine.instructions - before if vm.machine else 0
-        vm.vruntime += ran * 1024 / vm.definition.shares
+        # CPU time, not instructions (_pick) — up to the cap: a stall inside a slice that is not
+        # the guest's (a garbage collection, the node's page faults) would otherwise put a VM of
+        # few shares (x 1024 / shares) seconds behind for one bad slice.
+        vm.vruntime += min(cpu, cap) * 1024 / vm.definition.shares
         self._busy_wall += elapsed
         if vm.throttle > 0:  # auto-converge: hold the VM back for its throttle share
             vm.sleep_until = time.monotonic() + elapsed * vm.throttle / (1.0 - vm.throttle)
@@ -325,20 +338,27 @@ class Hypervisor:
 
     def _finalize(self, vm: Vm, digest: bool) -> None:
         """The guest stopped running: record its final state digest (off the
-        loop), then give back its machine and its capacity."""
+        loop) and how it ended in its stored definition, then give back its
+        machine and its capacity."""
         vm.definition.desired = "stopped"  # written by finish(), off the scheduler's path
         self.admission.release(f"vm:{vm.vm_id}")
         vm.busy = True
         machine = vm.machine
 
+        async def record() -> None:
+            if vm.machine is machine:  # how it ended, kept in the definition (node restarts)
+                vm.record_final()
+            try:
+                await self.save_definition(vm)
+            except OSError as exc:
+                log.error("could not record the stopped VM", vm_id=vm.vm_id, error=str(exc))
+
         async def finish() -> None:
             try:
-                try:
-                    await self.save_definition(vm)
-                except OSError as exc:
-                    log.error("could not record the stopped VM", vm_id=vm.vm_id, error=str(exc))
+                await record()  # at once: "stopped", with its exit code and instructions
                 if digest and machine is not None:
                     vm.state_digest = await durable.in_thread(vmsnap.state_digest, machine)
+                    await record()  # and its final state digest, which takes a while on a large VM
             finally:
                 vm.busy = False
                 if vm.machine is machine:
@@ -640,7 +660,8 @@ class Hypervisor:
         start, history = vm.console.snapshot()
         options.console = history
         meta = {"vm_id": vm.vm_id, "name": vm.definition.name, "generation": vm.definition.generation,
-                "node": self.config.name, "console_start": start, "shares": vm.definition.shares}
+                "node": self.config.name, "console_start": start, "shares": vm.definition.shares,
+                "image_name": vm.definition.image_name}
         vm.busy = True
         try:
             return await durable.in_thread(vmsnap.save, machine, path, meta, options)
@@ -702,10 +723,11 @@ class Hypervisor:
                 raise InvalidArgument(f"{shown} has {key} {value} in its metadata; it must be an integer "
                                       f"from 0 to 2^63-1")
         saved_name = meta_value("name", str, "a string", "")
+        image_name = meta_value("image_name", str, "a string", "")  # older snapshots: none
         try:
             definition = VmDefinition(
                 vm_id=vm_id, name=name or saved_name or vm_id, memory=header.memory_size,  # type: ignore[arg-type]
-                shares=shares, backend=self.config.backend, image_name=saved_name,  # type: ignore[arg-type]
+                shares=shares, backend=self.config.backend, image_name=image_name,  # type: ignore[arg-type]
                 disk=header.disk is not None, boot_media=True, created_at=time.time(),
                 generation=generation + 1, desired="running" if start else "stopped")  # type: ignore[operator]
         except ValueError as exc:
@@ -781,8 +803,8 @@ class Hypervisor:
         if start and vm.phase is Phase.PAUSED:
             vm.phase = Phase.RUNNING
             self.wake()
-        elif start:  # it had powered off before it was saved: nothing to run
-            await self._persist_desired(vm, "stopped")
+        elif vm.phase is Phase.STOPPED:  # it had powered off before it was saved: nothing to run
+            self._finalize(vm, digest=True)  # its capacity and machine go back, its outcome is kept
         log.info("VM restored", vm_id=vm_id, path=path, instructions=restored.machine.instructions)
         return vm
 
@@ -804,15 +826,17 @@ class Hypervisor:
     # -- console ----------------------------------------------------------------------------------
 
     def write_console(self, vm_id: str, data: bytes) -> int:
+        """Queue console input for the VM: the number of bytes it kept (input
+        beyond the UART's limit, counting what waits already, is dropped)."""
         vm = self.get(vm_id)
         check("console-write", vm.phase, vm_id)
         if vm.migration_paused:
             raise FailedPrecondition(f"VM {vm_id} is moving to another node; try again in a moment")
-        vm.pending_input += data
+        kept = vm.queue_input(data)  # at most what the UART keeps (MAX_PENDING_INPUT)
         if not vm.busy:
             vm.feed_input()
         self.wake()
-        return len(data)
+        return kept
 
     async def stream_console(self, vm_id: str, offset: int, follow: bool) -> AsyncIterator[tuple[int, bytes, bool]]:
         vm = self.get(vm_id)

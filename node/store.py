@@ -85,6 +85,12 @@ class VmDefinition:
     # The migration job bringing this VM here, until its hand-over: a node that
     # restarts before then discards the VM (its memory was only in the process).
     migrating_in: str = ""
+    # How the guest's last run ended, once it powered off (kept across node
+    # restarts; absent from older vm.json files): its exit code, the
+    # instructions it retired and the digest of its final state.
+    exit_code: int | None = None
+    final_instructions: int = 0
+    state_digest: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -124,6 +130,12 @@ class VmDefinition:
             raise bad("desired", self.desired, "'stopped' or 'running'")
         if not _text(self.migrating_in):
             raise bad("migrating_in", self.migrating_in, "a string")
+        if self.exit_code is not None and (not _is_int(self.exit_code) or not -(1 << 63) <= self.exit_code <= U64):
+            raise bad("exit_code", self.exit_code, "an integer or null")
+        if not _is_int(self.final_instructions) or not 0 <= self.final_instructions <= U64:
+            raise bad("final_instructions", self.final_instructions, "a non-negative integer")
+        if not _text(self.state_digest):
+            raise bad("state_digest", self.state_digest, "a string")
         if not isinstance(self.extra, dict):
             raise bad("extra", self.extra, "an object")
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from .console import ConsoleBuffer
 from .errors import FailedPrecondition
+from .machine.devices.uart import MAX_PENDING_INPUT
 from .machine.machine import Machine, MachineConfig, StopReason
 from .machine.system import GuestHung
 from .phases import Phase
@@ -60,7 +61,7 @@ class Vm:
     first_slice: "asyncio.Future[float] | None" = None
     pending_input: bytearray = field(default_factory=bytearray)
     stats: VmStats = field(default_factory=VmStats)
-    vruntime: float = 0.0          # instructions run x 1024 / shares (the scheduler's order: Hypervisor._pick)
+    vruntime: float = 0.0          # CPU seconds of its slices x 1024 / shares (the scheduler's order: Hypervisor._pick)
     _dirty_sampled_at: float = 0.0
 
     @property
@@ -113,7 +114,24 @@ class Vm:
         self.crash_reason = ""
         self.state_digest = ""
         self.idle = False
+        d = self.definition  # a new run: the last one's outcome is no longer the VM's
+        d.exit_code, d.final_instructions, d.state_digest = None, 0, ""
         self.start_dirty_sampling()
+
+    def record_final(self) -> None:
+        """Copy how the guest's last run ended (exit code, instructions, state
+        digest) into the definition, which keeps them across node restarts."""
+        d = self.definition
+        d.exit_code = self.exit_code
+        d.final_instructions = self.instructions
+        d.state_digest = self.state_digest
+
+    def recall_final(self) -> None:
+        """The outcome of the last run as the stored definition keeps it (node start)."""
+        d = self.definition
+        self.exit_code = d.exit_code
+        self.final_instructions = d.final_instructions
+        self.state_digest = d.state_digest
 
     def release(self) -> None:
         if self.machine is not None:
@@ -138,6 +156,18 @@ class Vm:
         start or a stop of this VM is under way."""
         if self.busy:
             raise FailedPrecondition(f"VM {self.vm_id} is being saved, started or stopped; try again in a moment")
+
+    def queue_input(self, data: bytes) -> int:
+        """Queue console input for the guest, as much as fits the limit the
+        UART keeps (``MAX_PENDING_INPUT``, counting what it holds already):
+        the number of bytes kept. A stopped VM's input waits for its next
+        boot, within the same limit."""
+        held = len(self.pending_input)
+        if self.machine is not None:
+            held += len(self.machine.uart.pending_input)
+        kept = data[:max(MAX_PENDING_INPUT - held, 0)]
+        self.pending_input += kept
+        return len(kept)
 
     def feed_input(self) -> None:
         if self.pending_input and self.machine is not None and not self.busy:

@@ -32,10 +32,12 @@ def daemon_switch_interval():  # type: ignore[no-untyped-def]
 
 
 async def _shares_of(hv: Hypervisor, seconds: float) -> dict[str, float]:
-    """Each VM's part of the instructions run in ``seconds`` (all VMs alike: same guest, same speed)."""
-    before = {vm_id: vm.machine.instructions for vm_id, vm in hv.vms.items()}  # type: ignore[union-attr]
+    """Each VM's part of the CPU time its guests used in ``seconds`` (what
+    shares divide: a VM that runs rarely runs with cold caches, so its part
+    of the instructions is smaller)."""
+    before = {vm_id: vm.stats.cpu_seconds for vm_id, vm in hv.vms.items()}
     await asyncio.sleep(seconds)
-    ran = {vm_id: vm.machine.instructions - before[vm_id] for vm_id, vm in hv.vms.items()}  # type: ignore[union-attr]
+    ran = {vm_id: vm.stats.cpu_seconds - before[vm_id] for vm_id, vm in hv.vms.items()}
     total = sum(ran.values())
     return {vm_id: n / total for vm_id, n in ran.items()}
 
