@@ -196,12 +196,17 @@ def up(directory: str, options: UpOptions) -> ClusterConfig:
 
 
 def wait_nodes_ready(config: ClusterConfig, names: list[str], timeout: float = START_TIMEOUT) -> None:
+    """Until each of ``names`` is READY with a heartbeat sent after this
+    call began: a restarted controller calls its nodes READY for a grace
+    period before it has heard from them."""
     deadline = time.monotonic() + timeout
+    since = time.time()
     with Client(config) as client:
         while True:
             try:
                 nodes = client.controller.ListNodes(controller_pb2.ListNodesRequest(), timeout=5).nodes
-                ready = {n.name for n in nodes if n.state == controller_pb2.NODE_STATE_READY}
+                ready = {n.name for n in nodes
+                         if n.state == controller_pb2.NODE_STATE_READY and n.last_heartbeat >= since}
                 if set(names) <= ready:
                     return
             except grpc.RpcError:
