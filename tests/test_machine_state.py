@@ -58,6 +58,7 @@ def test_tohost_must_be_an_address(saved: tuple[dict, dict, dict], value: object
     ("pc", "0x80000000", "pc is '0x80000000', not an integer"), ("icount", None, "icount is None"),
     ("mstatus", True, "mstatus is True"), ("wfi", 0, "wfi is 0, not true or false"),
     ("x", ["0"] * 32, "x is not a list of integers"), ("hartid", ..., "no 'hartid'"),
+    ("icount", -1, "icount -1 is not an instruction count"), ("res_addr", -2, "res_addr -2 is not an address"),
 ])
 def test_the_hart_record_names_what_is_wrong(saved: tuple[dict, dict, dict], field: str, value: object,
                                             message: str) -> None:

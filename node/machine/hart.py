@@ -137,12 +137,18 @@ class Hart:
         values = {name: number(name) & MASK64 for name in _CSR_FIELDS}
         pc = number("pc") & MASK64
         icount = number("icount")
+        if not 0 <= icount <= MASK64 >> 1:
+            raise StateError(f"hart state: malformed record (icount {icount} is not an instruction count)")
         res_addr = number("res_addr")
+        if not -1 <= res_addr <= MASK64:  # -1: no reservation
+            raise StateError(f"hart state: malformed record (res_addr {res_addr} is not an address)")
         res_val = number("res_val") & MASK64
         if not isinstance(state.get("wfi"), bool):
             raise StateError(f"hart state: malformed record (wfi is {state.get('wfi')!r}, not true or false)")
         wfi = state["wfi"]
         hartid = number("hartid")
+        if hartid != self.hartid:
+            raise StateError(f"hart state: the record is hart {hartid}'s, this is hart {self.hartid}")
         self.regs[:32] = x
         self.regs[32] = 0
         self.pc = pc
