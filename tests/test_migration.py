@@ -256,6 +256,30 @@ def test_a_console_follower_follows_the_vm_across_migrations(cluster: Cluster) -
 HOT = ["--set", "iterations=0", "--set", "working_set_pages=4096", "--set", "writes_per_iteration=512"]
 
 
+def test_a_long_round_reports_progress_and_ends_at_the_timeout(cluster: Cluster) -> None:
+    """Round 0 of ~60 MiB capped at 4 MB/s takes ~15 s. Its progress shows
+    while it runs (the figures used to move only between rounds), and
+    `--timeout 2` ends the job in round 0 (it used to wait for the round)."""
+    cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "slow", "--memory", "64M",
+                "--node", "node-1", "--set", "iterations=0", "--set", "working_set_pages=15000")
+    cluster.wait(lambda: instructions(cluster, "slow") > 20_000_000, what="slow touches its memory")
+    job_id = cluster.run("migrate", "slow", "node-2", "--max-bandwidth", "4M", "--timeout", "2",
+                         "--on-timeout", "abort", "--detach").stdout.strip()
+
+    def show() -> dict:
+        return cluster.json("job", "show", job_id)  # type: ignore[return-value]
+    cluster.wait(lambda: int(show()["stats"].get("transferred_bytes", 0)) > 2 << 20, what="round 0 under way")
+    during = show()
+    assert during["status"] == "active" and not during["stats"]["rounds"], during
+    assert int(during["stats"]["remaining_bytes"]) > 20 << 20, during  # most of round 0 is still to send
+    cluster.wait(lambda: show()["status"] == "failed", timeout=60, what="the job ends at its timeout")
+    ended = show()
+    assert "round 0 was still being sent at the 2 s timeout" in ended["error"], ended
+    assert int(ended["stats"]["transferred_bytes"]) < 30 << 20, ended  # not the whole round
+    assert_running_on(cluster, "slow", "node-1")
+    cluster.run("vm", "rm", "slow")
+
+
 def test_a_workload_that_never_converges_aborts_cleanly_or_converges_with_auto_converge(cluster: Cluster) -> None:
     cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "hot", "--memory", "128M",
                 "--node", "node-1", *HOT)

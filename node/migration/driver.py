@@ -68,6 +68,7 @@ log = structlog.get_logger("node.migration")
 SPOT_CHECKS = 32
 FIRST_SLICE_WAIT = 1.0  # seconds FinishMigration waits for a resumed VM's first slice
 BATCH_BYTES = 1 << 20
+PROGRESS_SECONDS = 0.5  # a long round reports its progress this often (the controller's progress bar)
 # Neither end of a stream waits for the other forever: a source whose
 # destination stops reading or answering gives up (the VM runs on here), and a
 # destination whose source stops sending drops its copy. While the guest is
@@ -141,6 +142,8 @@ class Outgoing:
     call: Any = None
     touched: bytes | None = None  # per window: may hold data (round 0 reads only these)
     waiting_since: float = 0.0  # monotonic: a write to or read from the destination is under way
+    round_plan: tuple[int, int] | None = None  # a round under way: sent_bytes at its start, bytes it should send
+    finished_round: Round | None = None  # the last round Migrations._round sent
     stalled: str = ""  # why Migrations._watch gave up on the destination
     digest: MemoryDigest = field(init=False)
     holds: gcpolicy.Holds = field(default_factory=gcpolicy.Holds)  # on the garbage collector (node.gcpolicy)
@@ -158,6 +161,9 @@ class Outgoing:
         elapsed = time.monotonic() - self.started
         latest = sm.rounds[-1] if sm.rounds else None
         remaining = latest.dirtied * PAGE_SIZE if latest is not None and sm.phase.name == "ITERATING" else 0
+        if self.round_plan is not None:  # a round under way: what it has still to send
+            start, planned = self.round_plan
+            remaining = max(planned - (self.sent_bytes - start), 0)
         return node_pb2.MigrationStats(
             status=sm.status, setup_ms=self.setup_ms, total_ms=elapsed * 1000,
             rounds=[node_pb2.RoundStats(round=r.number, pages=r.pages, zero_pages=r.zero_pages, bytes=r.bytes,
@@ -371,7 +377,9 @@ class Migrations:
         pending_disk: list[int] | None = None
         while True:
             self._check_alive(out)
-            finished = await self._round(out, encoder, zstd, pending, pending_disk, params)
+            async for progress in self._round(out, encoder, zstd, pending, pending_disk, params):
+                yield progress  # during a long round too (every PROGRESS_SECONDS)
+            finished = out.finished_round
             self._check_alive(out)
             dirty = ram.take_dirty()
             pending_disk = machine.disk.take_dirty() if machine.disk is not None else None
@@ -469,11 +477,20 @@ class Migrations:
         return frames
 
     async def _round(self, out: Outgoing, encoder: PageEncoder, zstd: Any, pages: list[int] | None,
-                     disk_chunks: list[int] | None, params: Params) -> Round:
+                     disk_chunks: list[int] | None, params: Params) -> AsyncIterator[node_pb2.MigrationStats]:
+        """Send one pre-copy round (``pages``: the dirty ones; None: round 0,
+        all memory); the statistics every :data:`PROGRESS_SECONDS` meanwhile,
+        and the finished round in ``out.finished_round``."""
         number = len(out.sm.rounds)
         finished = Round(number)
         start = time.monotonic()
         sent_before = out.sent_bytes
+        # Bytes this round is expected to send (for remaining_bytes): the dirty pages, or round 0's
+        # touched windows (some of which turn out to be zero).
+        planned = len(pages) if pages is not None else \
+            (sum(1 for t in out.touched if t) * WINDOW if out.touched is not None else out.machine.ram.npages)
+        out.round_plan = (sent_before, planned * PAGE_SIZE)
+        progress_at = start + PROGRESS_SECONDS
         batch = Batch()
         if number == 0:  # later rounds' markers end the round before them
             batch.add(codec.ROUND, {"round": number})
@@ -482,12 +499,22 @@ class Migrations:
         else:  # the pages dirtied since, scattered: by number
             kind, source = codec.PAGE_LIST, encoder.page_list(pages)
         data_before, zero_before = encoder.data_pages, encoder.zero_pages
-        for payload in source:
-            batch.add(kind, payload)
-            if batch.full:
-                await self._write(out, batch.take())
-                await self._pace(out, start, sent_before, params)
-                self._check_alive(out)
+        try:
+            for payload in source:
+                batch.add(kind, payload)
+                if batch.full:
+                    await self._write(out, batch.take())
+                    await self._pace(out, start, sent_before, params)
+                    self._check_alive(out)
+                    self._check_time(out, params, number)
+                    if time.monotonic() >= progress_at:
+                        progress_at = time.monotonic() + PROGRESS_SECONDS
+                        yield out.stats()
+        finally:
+            # A round that ends early (an abort) drops the encoder's view of guest memory now:
+            # a view left in a suspended generator kept the VM's memory from being unmapped
+            # ("cannot close exported pointers exist" on the next stop or rm).
+            source.close()
         # The next round's marker ends this one: the destination acknowledges it
         # once it has applied every page before it. Until then the round is not
         # over (the guest keeps running): the round's time and bandwidth are the
@@ -497,10 +524,13 @@ class Migrations:
         await self._write(out, batch.take() + self._disk_frames(out, disk_chunks, zstd))
         await self._round_applied(out, number + 1)
         finished.pages = encoder.data_pages - data_before
-        finished.zero_pages = encoder.zero_pages - zero_before if pages is not None else 0
+        finished.zero_pages = encoder.zero_pages - zero_before
+        if pages is None:  # round 0 leaves zero pages out (later rounds send them as numbers: account_pages)
+            out.zero_pages += finished.zero_pages
         finished.bytes = out.sent_bytes - sent_before
         finished.seconds = max(time.monotonic() - start, 1e-6)
-        return finished
+        out.round_plan = None
+        out.finished_round = finished
 
     async def _round_applied(self, out: Outgoing, number: int) -> None:
         ack = await self._read(out)
@@ -513,10 +543,31 @@ class Migrations:
                                    f"got {ack.kind!r} {ack.round}")
 
     async def _pace(self, out: Outgoing, start: float, sent_before: int, params: Params) -> None:
+        """Hold the round to ``--max-bandwidth`` — never past the job's
+        ``--timeout`` (checked next: :meth:`_check_time`); once past it with
+        ``--on-timeout force``, the rest of the round goes at full speed, as
+        the stop-and-copy that follows does."""
         if params.max_bandwidth:
-            ahead = (out.sent_bytes - sent_before) / params.max_bandwidth - (time.monotonic() - start)
+            now = time.monotonic()
+            ahead = (out.sent_bytes - sent_before) / params.max_bandwidth - (now - start)
+            if params.timeout:
+                left = params.timeout - (now - out.started)
+                if left <= 0 and params.on_timeout == "force":
+                    return
+                ahead = min(ahead, max(left, 0.0))
             if ahead > 0:
                 await asyncio.sleep(ahead)
+
+    @staticmethod
+    def _check_time(out: Outgoing, params: Params, number: int) -> None:
+        """``--timeout`` with ``--on-timeout abort`` ends the job when the time
+        is up, not at the end of a round that may take far longer (a round
+        cut short cannot be forced: ``force`` finishes the round first)."""
+        if params.timeout and params.on_timeout == "abort":
+            elapsed = time.monotonic() - out.started
+            if elapsed >= params.timeout:
+                raise MigrationAborted(f"did not converge after {elapsed:.1f} s: round {number} was still "
+                                       f"being sent at the {params.timeout:g} s timeout")
 
     def _spot_checks(self, out: Outgoing, job_id: str) -> list[list[Any]]:
         """A few random non-zero memory chunks with their hashes, chosen during
