@@ -259,11 +259,11 @@ HOT = ["--set", "iterations=0", "--set", "working_set_pages=4096", "--set", "wri
 def test_a_long_round_reports_progress_and_ends_at_the_timeout(cluster: Cluster) -> None:
     """Round 0 of ~60 MiB capped at 4 MB/s takes ~15 s. Its progress shows
     while it runs (the figures used to move only between rounds), and
-    `--timeout 2` ends the job in round 0 (it used to wait for the round)."""
+    `--timeout 6` ends the job in round 0 (it used to wait for the round)."""
     cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "slow", "--memory", "64M",
                 "--node", "node-1", "--set", "iterations=0", "--set", "working_set_pages=15000")
     cluster.wait(lambda: instructions(cluster, "slow") > 20_000_000, what="slow touches its memory")
-    job_id = cluster.run("migrate", "slow", "node-2", "--max-bandwidth", "4M", "--timeout", "2",
+    job_id = cluster.run("migrate", "slow", "node-2", "--max-bandwidth", "4M", "--timeout", "6",
                          "--on-timeout", "abort", "--detach").stdout.strip()
 
     def show() -> dict:
@@ -274,8 +274,8 @@ def test_a_long_round_reports_progress_and_ends_at_the_timeout(cluster: Cluster)
     assert int(during["stats"]["remaining_bytes"]) > 20 << 20, during  # most of round 0 is still to send
     cluster.wait(lambda: show()["status"] == "failed", timeout=60, what="the job ends at its timeout")
     ended = show()
-    assert "round 0 was still being sent at the 2 s timeout" in ended["error"], ended
-    assert int(ended["stats"]["transferred_bytes"]) < 30 << 20, ended  # not the whole round
+    assert "round 0 was still being sent at the 6 s timeout" in ended["error"], ended
+    assert int(ended["stats"]["transferred_bytes"]) < 45 << 20, ended  # not the whole round
     assert_running_on(cluster, "slow", "node-1")
     cluster.run("vm", "rm", "slow")
 
