@@ -42,7 +42,7 @@ from .machine.memory import MIN_RAM, PAGE_SIZE
 from .machine.state import StateError
 from .machine.devices.virtio_blk import DiskError
 from .phases import Phase, check
-from .store import DEFAULT_SHARES, MAX_SHARES, VM_ID_RE, Store, VmDefinition
+from .store import DEFAULT_SHARES, MAX_SHARES, VM_ID_RE, DirectoryTaken, Store, VmDefinition
 from .tls import TlsFiles
 from .vm import MIPS_GUESS, Vm
 
@@ -531,9 +531,7 @@ class Hypervisor:
             async with self._store_lock(vm_id):  # after the files of a VM destroyed under this id are gone
                 try:
                     await durable.in_thread(write_files)
-                except FileExistsError:
-                    if created:
-                        raise
+                except DirectoryTaken:
                     raise self._stray_directory(vm_id) from None
             vm = Vm(definition, self.store, ConsoleBuffer(self.config.console_limit))
             if start:
@@ -762,9 +760,7 @@ class Hypervisor:
             async with self._store_lock(vm_id):
                 try:
                     await durable.in_thread(make_directory)
-                except FileExistsError:
-                    if created:
-                        raise
+                except DirectoryTaken:
                     raise self._stray_directory(vm_id) from None
             disk = self.store.path(vm_id, "disk.img") if definition.disk else None
             try:

@@ -157,6 +157,10 @@ def write_json_atomic(path: str, data: dict[str, Any]) -> None:
         json.dump(data, f, indent=1, sort_keys=True)
 
 
+class DirectoryTaken(FileExistsError):
+    """:meth:`Store.create`: the VM's directory is on disk already (it is left alone)."""
+
+
 class Store:
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
@@ -173,10 +177,13 @@ class Store:
 
     def create(self, definition: VmDefinition) -> str:
         """Make the VM's directory and write its definition: all of it, or
-        nothing. FileExistsError: the directory was there already (it is
-        left alone)."""
+        nothing. :class:`DirectoryTaken`: the directory was there already
+        (it is left alone)."""
         directory = self.vm_dir(definition.vm_id)
-        os.makedirs(directory)
+        try:
+            os.makedirs(directory)
+        except FileExistsError:
+            raise DirectoryTaken(f"{directory} exists") from None
         try:
             self.save(definition)
         except BaseException:

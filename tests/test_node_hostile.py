@@ -23,6 +23,7 @@ from node.daemon import SWITCH_INTERVAL
 from node.errors import AlreadyExists, InvalidArgument, NotFound
 from node.guestconfig import patch
 from node.hypervisor import Hypervisor, NodeConfig, Spec
+from node.migration import wire
 from node.machine.machine import Machine, MachineConfig
 from node.phases import Phase
 from node.registrar import Registrar
@@ -31,6 +32,8 @@ from node.store import Store, VmDefinition
 from node.vm import Vm
 from nodes import NodeProcess
 from support import guest
+from test_hypervisor_store import _migration_header, _requests
+from vmstate import codec
 from vmstate import snapshot as vmsnap
 
 FOREVER = patch(Path(guest("dirtier")).read_bytes(), "dirtier", {"iterations": 0})  # runs until stopped
@@ -353,6 +356,14 @@ async def test_an_id_whose_directory_is_on_disk_is_refused_and_the_directory_kep
             await hv.create_vm("keep", Spec(name="keep", memory=16 << 20, kernel=HELLO), start=True)
         with pytest.raises(AlreadyExists, match="its directory"):
             await hv.restore_vm(str(snapshot), "keep")
+        # A VM of that id migrating in: the destination refuses it the same way, in its acknowledgement.
+        _, header = _migration_header("job-keep", "keep")
+        queue: asyncio.Queue = asyncio.Queue()
+        queue.put_nowait(wire.first_message("job-keep", "", "src", [codec.encode_frame(codec.HEADER, header)]))
+        queue.put_nowait(None)
+        acks = [a async for a in hv.migrations.migrate_in(_requests(queue))]
+        assert [a.kind for a in acks] == ["error"], acks
+        assert "'keep' is taken on node n: its directory" in acks[0].error
         assert (vm_dir / "disk.img").read_bytes() == b"precious data" and (vm_dir / "vm.json").exists()
         assert not hv.admission.holds and not hv._creating
         # A create that fails after making its own directory still removes it.

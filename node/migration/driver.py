@@ -52,7 +52,7 @@ from ..machine.machine import Machine
 from ..machine.memory import Ram
 from ..machine.state import StateError
 from ..phases import Phase, check
-from ..store import DEFAULT_SHARES, VmDefinition
+from ..store import DEFAULT_SHARES, DirectoryTaken, VmDefinition
 from ..tls import TlsFiles, channel_credentials
 from ..vm import Vm
 from . import wire
@@ -922,7 +922,7 @@ class Incoming:
                     await durable.in_thread(hv.store.remove, vm_id)
                 if isinstance(exc, MemoryError):
                     raise E.ResourceExhausted(f"cannot take the VM: {exc}") from None
-                if isinstance(exc, FileExistsError) and not created:
+                if isinstance(exc, DirectoryTaken):
                     raise hv._stray_directory(vm_id) from None
                 if isinstance(exc, OSError):
                     raise E.Unavailable(f"cannot create the VM's files on node {hv.config.name}: {exc}") from None
