@@ -315,6 +315,13 @@ class Jobs:
             await c.node_stub(job.destination).Release(node_pb2.ReleaseRequest(reservation_id=job.reservation_id))
         except (grpc.RpcError, E.ControllerError):
             pass
+        # The source's last progress report may be up to half a second old (or
+        # never came): the job lasted until now.
+        stats = node_pb2.MigrationStats()
+        if job.stats:
+            stats.ParseFromString(job.stats)
+        stats.total_ms = max(stats.total_ms, (time.time() - job.created_at) * 1000)
+        job.stats = stats.SerializeToString()
         await self._save(job, status, reason)
         log.warning("migration job rolled back", job_id=job.id, vm=job.vm_name, status=status, reason=reason)
 
