@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GUESTS_DIR = ROOT / "guests"
 GUEST_BIN = GUESTS_DIR / "bin"
 GUESTS = ("hello", "isa-selftest", "cpubench", "dirtier", "priv-selftest", "smode-kernel", "sbi-hello",
-          "htif-exit")
+          "htif-exit", "board-edges")
 # Guests that run with -bios none on QEMU's default CPU (the others need options).
 PLAIN_GUESTS = ("hello", "isa-selftest", "cpubench", "dirtier", "smode-kernel")
 # QEMU's CPU reduced to what Caravan's hart implements (RV64IMAC, Zicsr,

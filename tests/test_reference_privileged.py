@@ -1,6 +1,7 @@
 """The privileged architecture and the full board against QEMU, byte for byte:
 priv-selftest (CSRs, every exception cause and interrupt source, delegation,
-xRET, PMP modes, Sv39 walks with A/D updates, counters), smode-kernel (an
+xRET, PMP modes, Sv39 walks with A/D updates, counters), board-edges (corners
+of the hart and the devices, probe by probe), smode-kernel (an
 S-mode kernel with timers, PLIC, U tasks, page faults and virtio-blk, with
 console input and a disk), and OpenSBI booting sbi-hello."""
 
@@ -24,6 +25,17 @@ def test_priv_selftest_passes_and_matches_qemu() -> None:
     c_out, c_code, _ = run_caravan(guest("priv-selftest"))
     assert b"priv-selftest: ALL PASS" in c_out and c_code == 0
     assert c_out == q_out and q_code == 0
+
+
+def test_board_edges_match_qemu() -> None:
+    """Corners no selftest checks by itself (guests/board-edges): the whole
+    output, each probe's value or trap, is QEMU's."""
+    need_tool("qemu-system-riscv64")
+    q_out, q_code = run_qemu_file(guest("board-edges"), extra=["-cpu", QEMU_CPU], timeout=60)
+    c_out, c_code, _ = run_caravan(guest("board-edges"))
+    assert b"board-edges: done" in q_out and q_code == 0
+    assert c_out.decode() == q_out.decode()
+    assert (c_code or 0) == 0
 
 
 def _qemu_smode(disk: Path, stdin: bytes) -> tuple[bytes, int]:

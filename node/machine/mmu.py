@@ -195,7 +195,10 @@ class Mmu:
             else:  # crosses a page boundary: two translations
                 lo = self.bus.load(self._data(va, first, LOAD), first)
                 va2 = (va + first) & MASK64
-                hi = self.bus.load(self._data(va2, size - first, LOAD), size - first)
+                try:
+                    hi = self.bus.load(self._data(va2, size - first, LOAD), size - first)
+                except BusError:  # mtval: the address of the part that faulted (as QEMU)
+                    raise Trap(LOAD_ACCESS_FAULT, va2, pc, idx) from None
                 value = lo | (hi << (8 * first))
         except BusError:
             raise Trap(LOAD_ACCESS_FAULT, va, pc, idx) from None
@@ -216,7 +219,10 @@ class Mmu:
             pa1 = self._data(va, first, STORE)
             pa2 = self._data(va2, size - first, STORE)
             changed = self.bus.store(pa1, first, value & ((1 << (8 * first)) - 1))
-            return self.bus.store(pa2, size - first, value >> (8 * first)) or changed
+            try:
+                return self.bus.store(pa2, size - first, value >> (8 * first)) or changed
+            except BusError:  # mtval: the address of the part that faulted (as QEMU)
+                raise Trap(STORE_ACCESS_FAULT, va2, pc, idx) from None
         except BusError:
             raise Trap(STORE_ACCESS_FAULT, va, pc, idx) from None
         except Trap as trap:
