@@ -53,12 +53,41 @@ static void misaligned_past_ram(void)
     LOAD("lbu", "first byte kept by that sd", RAM_END - 4);
 }
 
+#define AMO(op, name, addr, value) do { uint64_t v_ = 0xdead; trapped = 0; \
+    __asm__ volatile (op " %0, %2, (%1)" : "+r"(v_) : "r"((uint64_t)(addr)), "r"((uint64_t)(value)) \
+                      : "memory"); report(name, v_); } while (0)
+
+/* AMOs, LR and SC on device registers: read-modify-write through the
+ * device, as on RAM (the platform's choice; QEMU's virt allows them). */
+static void atomics_on_devices(void)
+{
+    PLIC(4) = 5; /* priority of source 1 */
+    AMO("amoor.w", "amoor.w PLIC priority 1 |= 2", 0x0c000004UL, 2);
+    LOAD("lw", "PLIC priority 1", 0x0c000004UL);
+    MTIMECMP = 0x55;
+    AMO("amoswap.d", "amoswap.d mtimecmp", 0x02004000UL, 0x1234);
+    LOAD("ld", "mtimecmp", 0x02004000UL);
+    uint64_t v = 0xdead;
+    trapped = 0;
+    __asm__ volatile ("lr.w %0, (%1)" : "+r"(v) : "r"(0x0c000004UL) : "memory");
+    report("lr.w PLIC priority 1", v);
+    v = 0xdead;
+    __asm__ volatile ("sc.w %0, %2, (%1)" : "+r"(v) : "r"(0x0c000004UL), "r"(1UL) : "memory");
+    report("sc.w PLIC priority 1 = 1", v);
+    LOAD("lw", "PLIC priority 1", 0x0c000004UL);
+    AMO("amoadd.w", "amoadd.w reset ROM", 0x3000UL, 1);
+    LOAD("lw", "reset ROM", 0x3000UL);
+    PLIC(4) = 0;
+    MTIMECMP = ~0UL;
+}
+
 int main(uint64_t hartid, uint64_t fdt)
 {
     (void)hartid;
     (void)fdt;
     rt_trap_hook = probe_hook;
     misaligned_past_ram();
+    atomics_on_devices();
     rt_printf("board-edges: done\n");
     return 0;
 }

@@ -238,20 +238,23 @@ class Mmu:
                 hart = self.hart
                 if not pmp.check(hart.pmpcfg, hart.pmpaddr, pa, size, pmp.READ, self.data_priv):
                     raise Trap(STORE_ACCESS_FAULT, va)
-            if not self.bus.is_ram(pa, size):
-                raise Trap(STORE_ACCESS_FAULT if access == STORE else LOAD_ACCESS_FAULT, va)
         except Trap as trap:
             trap.epc, trap.idx = pc, idx
             raise
         return pa
 
     def amo(self, op: str, size: int, rd: int, va: int, src: int, pc: int, idx: int, npc: int) -> None:
+        """A read-modify-write of RAM or of a device register (as QEMU does;
+        whether a device supports AMOs is the platform's choice)."""
         self.hart.idx = idx
         pa = self._atomic_pa(va, size, STORE_ADDR_MISALIGNED, STORE, pc, idx)
         bits = size * 8
-        old = self.bus.load(pa, size)
-        new = _AMO_FUNCS[op](old, src & ((1 << bits) - 1), bits)
-        changed = self.bus.store(pa, size, new)
+        try:
+            old = self.bus.load(pa, size)
+            new = _AMO_FUNCS[op](old, src & ((1 << bits) - 1), bits)
+            changed = self.bus.store(pa, size, new)
+        except BusError:
+            raise Trap(STORE_ACCESS_FAULT, va, pc, idx) from None
         self.hart.regs[rd] = _extend(old, size)
         if changed:
             raise SyncExit(npc, idx)
@@ -259,7 +262,10 @@ class Mmu:
     def lr(self, size: int, rd: int, va: int, pc: int, idx: int) -> None:
         self.hart.idx = idx
         pa = self._atomic_pa(va, size, LOAD_ADDR_MISALIGNED, LOAD, pc, idx)
-        value = self.bus.load(pa, size)
+        try:
+            value = self.bus.load(pa, size)
+        except BusError:
+            raise Trap(LOAD_ACCESS_FAULT, va, pc, idx) from None
         hart = self.hart
         hart.res_addr = va
         hart.res_val = value
@@ -276,10 +282,13 @@ class Mmu:
             return
         hart.res_addr = -1
         pa = self._atomic_pa(va, size, STORE_ADDR_MISALIGNED, STORE, pc, idx)
-        if self.bus.load(pa, size) != hart.res_val:
-            hart.regs[rd] = 1
-            return
-        changed = self.bus.store(pa, size, src & ((1 << (8 * size)) - 1))
+        try:
+            if self.bus.load(pa, size) != hart.res_val:
+                hart.regs[rd] = 1
+                return
+            changed = self.bus.store(pa, size, src & ((1 << (8 * size)) - 1))
+        except BusError:
+            raise Trap(STORE_ACCESS_FAULT, va, pc, idx) from None
         hart.regs[rd] = 0
         if changed:
             raise SyncExit(npc, idx)
