@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import csr as C
-from .state import StateError, check_state
+from .state import Fields, StateError, check_state
 
 MASK64 = (1 << 64) - 1
 RESET_PC = 0x1000
@@ -33,6 +33,7 @@ _CSR_FIELDS = (
     "stvec", "sscratch", "sepc", "scause", "stval", "scounteren", "senvcfg", "satp",
     "stimecmp", "cycle_offset", "instret_offset",
 )
+_OFFSET_FIELDS = ("cycle_offset", "instret_offset")
 
 
 class Hart:
@@ -109,46 +110,27 @@ class Hart:
 
     def from_state(self, state: dict[str, Any]) -> None:
         check_state(state, STATE_NAME, STATE_VERSION)
-
-        def number(name: str) -> int:
-            if name not in state:
-                raise StateError(f"hart state: malformed record (no {name!r})")
-            value = state[name]
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise StateError(f"hart state: malformed record ({name} is {value!r}, not an integer)")
-            return value
-
-        def numbers(name: str) -> list[int]:
-            values = state.get(name)
-            if not isinstance(values, list) or any(not isinstance(v, int) or isinstance(v, bool) for v in values):
-                raise StateError(f"hart state: malformed record ({name} is not a list of integers)")
-            return values
-
-        x = numbers("x")
-        if len(x) != 32 or any(not 0 <= v <= MASK64 for v in x) or x[0] != 0:
-            raise StateError("hart state: bad integer register file")
-        priv = number("priv")
-        if priv not in (C.PRV_U, C.PRV_S, C.PRV_M):
-            raise StateError(f"hart state: bad privilege level {priv}")
-        pmpcfg = [v & 0xFF for v in numbers("pmpcfg")]
-        pmpaddr = [v & C.PMPADDR_MASK for v in numbers("pmpaddr")]
-        if len(pmpcfg) != C.PMP_ENTRIES or len(pmpaddr) != C.PMP_ENTRIES:
-            raise StateError("hart state: bad PMP entry count")
-        values = {name: number(name) & MASK64 for name in _CSR_FIELDS}
-        pc = number("pc") & MASK64
-        icount = number("icount")
+        f = Fields(state, STATE_NAME)
+        x = f.uints("x", 32, 64)
+        if x[0] != 0:
+            raise f.error(f"x[0] is {x[0]}, not zero")
+        priv = f.choice("priv", (C.PRV_U, C.PRV_S, C.PRV_M))
+        pmpcfg = f.uints("pmpcfg", C.PMP_ENTRIES, 8)
+        pmpaddr = f.uints("pmpaddr", C.PMP_ENTRIES, C.PMPADDR_MASK.bit_length())
+        # The counter offsets are value - now - 1 for any 64-bit value: signed.
+        values = {name: f.sint(name, 65) if name in _OFFSET_FIELDS else f.uint(name, 64) for name in _CSR_FIELDS}
+        pc = f.uint("pc", 64)
+        icount = f.integer("icount")
         if not 0 <= icount <= MASK64 >> 1:
-            raise StateError(f"hart state: malformed record (icount {icount} is not an instruction count)")
-        res_addr = number("res_addr")
+            raise f.error(f"icount {icount} is not an instruction count")
+        res_addr = f.integer("res_addr")
         if not -1 <= res_addr <= MASK64:  # -1: no reservation
-            raise StateError(f"hart state: malformed record (res_addr {res_addr} is not an address)")
-        res_val = number("res_val") & MASK64
-        if not isinstance(state.get("wfi"), bool):
-            raise StateError(f"hart state: malformed record (wfi is {state.get('wfi')!r}, not true or false)")
-        wfi = state["wfi"]
-        hartid = number("hartid")
+            raise f.error(f"res_addr {res_addr} is not an address")
+        res_val = f.uint("res_val", 64)
+        wfi = f.flag("wfi")
+        hartid = f.integer("hartid")
         if hartid != self.hartid:
-            raise StateError(f"hart state: the record is hart {hartid}'s, this is hart {self.hartid}")
+            raise StateError(f"hart state: the record's hartid is {hartid}, this is hart {self.hartid}")
         self.regs[:32] = x
         self.regs[32] = 0
         self.pc = pc

@@ -26,7 +26,7 @@ from .interp import Interpreter
 from .loader import Image, ImageError, Segment, load_image, load_raw
 from .memory import MAX_RAM, MIN_RAM, PAGE_SIZE, Ram, format_size
 from .mmu import Mmu
-from .state import StateError, check_state
+from .state import Fields, StateError, check_state
 from .system import System
 
 DEFAULT_MEMORY = 128 << 20
@@ -391,14 +391,11 @@ class Machine:
         for name, device in self.devices().items():
             device.from_state(devices[name])  # type: ignore[attr-defined]
         board_state = check_state(devices["board"], BOARD_STATE_KIND, BOARD_STATE_VERSION)
-        try:
-            exit_code, resets = board_state["exit_code"], board_state["resets"]
-            halted, reset_pending = board_state["halted"], board_state["reset_pending"]
-        except KeyError as exc:
-            raise StateError(f"board record without {exc.args[0]!r}") from None
-        if (exit_code is not None and not isinstance(exit_code, int)) or not isinstance(resets, int) or resets < 0 \
-                or not isinstance(halted, bool) or not isinstance(reset_pending, bool):
-            raise StateError("board record is malformed (exit code, resets or flags of the wrong type)")
+        f = Fields(board_state, "board", lead="board record is malformed")
+        halted, reset_pending = f.flag("halted"), f.flag("reset_pending")
+        resets = f.uint("resets", 64)
+        # Exit codes: 16 bits from the test finisher, 63 from HTIF (a 64-bit value >> 1).
+        exit_code = None if f.get("exit_code") is None else f.uint("exit_code", 63)
         self.halted = halted
         self.exit_code = exit_code
         self.resets = resets

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..hart import Hart, MASK64
-from ..state import check_state
+from ..state import Fields, check_state
 
 BASE = 0x0200_0000
 SIZE = 0x1_0000
@@ -75,9 +75,10 @@ class Clint:
 
     def from_state(self, state: dict[str, Any]) -> None:
         check_state(state, self.name, STATE_VERSION)
-        self.msip = int(state["msip"]) & 1
-        self.mtimecmp = int(state["mtimecmp"]) & MASK64
-        self.offset = int(state["offset"])
+        f = Fields(state, self.name)
+        msip, mtimecmp = f.uint("msip", 1), f.uint("mtimecmp", 64)
+        # mtime - icount, both 64-bit: a signed 65-bit value.
+        self.msip, self.mtimecmp, self.offset = msip, mtimecmp, f.sint("offset", 65)
 
 
 def _merge(old: int, byte_offset: int, size: int, value: int) -> int:

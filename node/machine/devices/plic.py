@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..state import StateError, check_state
+from ..state import Fields, check_state
 
 BASE = 0x0C00_0000
 SIZE = 0x60_0000
@@ -144,15 +144,12 @@ class Plic:
 
     def from_state(self, state: dict[str, Any]) -> None:
         check_state(state, self.name, STATE_VERSION)
-        try:
-            priority = [int(p) & PRIORITY_MASK for p in state["priority"]]
-            enable = [_unpack(e) for e in state["enable"]]
-            threshold = [int(t) & PRIORITY_MASK for t in state["threshold"]]
-            level, pending, claimed = (_unpack(state[k]) for k in ("level", "pending", "claimed"))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise StateError(f"plic state: malformed record ({exc})") from None
-        if len(priority) != NUM_SOURCES or len(enable) != NUM_CONTEXTS or len(threshold) != NUM_CONTEXTS:
-            raise StateError("plic state: wrong number of sources or contexts")
+        f = Fields(state, self.name)
+        bits = PRIORITY_MASK.bit_length()
+        priority = f.uints("priority", NUM_SOURCES, bits)
+        threshold = f.uints("threshold", NUM_CONTEXTS, bits)
+        enable = [_unpack(e) for e in f.blobs("enable", NUM_CONTEXTS, _WORDS * 4)]
+        level, pending, claimed = (_unpack(f.blob(k, _WORDS * 4, exact=True)) for k in ("level", "pending", "claimed"))
         self.priority, self.enable, self.threshold = priority, enable, threshold
         self.level, self.pending, self.claimed = level, pending, claimed
 
@@ -171,7 +168,5 @@ def _pack(flags: list[bool]) -> bytes:
 
 
 def _unpack(data: bytes) -> list[bool]:
-    if not isinstance(data, bytes) or len(data) != _WORDS * 4:
-        raise ValueError("bad source bitmap")
     value = int.from_bytes(data, "little")
     return [bool(value >> i & 1) for i in range(NUM_SOURCES)]

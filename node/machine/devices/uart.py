@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Callable
 
-from ..state import StateError, check_state
+from ..state import Fields, check_state
 
 BASE = 0x1000_0000
 SIZE = 0x100
@@ -217,6 +217,11 @@ class Uart:
 
     _FIELDS = ("rbr", "ier", "iir", "lcr", "lsr", "msr", "mcr", "scr", "fcr", "divider",
                "thr_ipending", "rx_trigger")
+    # What from_state accepts, as the device holds them: 8-bit registers, the
+    # 16-bit divisor latch, THR-empty pending as 0/1, the FCR trigger levels.
+    _WIDTHS = {"rbr": 8, "ier": 8, "iir": 8, "lcr": 8, "lsr": 8, "msr": 8, "mcr": 8, "scr": 8, "fcr": 8,
+               "divider": 16, "thr_ipending": 1}
+    _RX_TRIGGERS = (1, 4, 8, 14)
 
     def to_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"kind": self.name, "version": STATE_VERSION}
@@ -228,12 +233,13 @@ class Uart:
 
     def from_state(self, state: dict[str, Any]) -> None:
         check_state(state, self.name, STATE_VERSION)
-        rx = bytes(state["rx_fifo"])
-        pending = bytes(state["pending_input"])
-        if len(rx) > FIFO_LEN or len(pending) > MAX_PENDING_INPUT:
-            raise StateError("uart state: FIFO larger than the device's")
-        for name in self._FIELDS:
-            setattr(self, name, int(state[name]) & 0xFFFF)
+        f = Fields(state, self.name)
+        values = {name: f.uint(name, bits) for name, bits in self._WIDTHS.items()}
+        values["rx_trigger"] = f.choice("rx_trigger", self._RX_TRIGGERS)
+        rx = f.blob("rx_fifo", FIFO_LEN)
+        pending = f.blob("pending_input", MAX_PENDING_INPUT)
+        for name, value in values.items():
+            setattr(self, name, value)
         self.rx_fifo = deque(rx)
         self.pending_input = deque(pending)
         self._update_irq()

@@ -13,7 +13,7 @@ import os
 import struct
 from typing import Any
 
-from ..state import check_state
+from ..state import Fields, check_state
 from .virtio_mmio import Buffer, Dma, VirtioError
 
 DEVICE_ID = 2
@@ -181,4 +181,4 @@ class VirtioBlk:
 
     def from_state(self, state: dict[str, Any]) -> None:
         check_state(state, "virtio-blk", STATE_VERSION)
-        self.requests = int(state["requests"])
+        self.requests = Fields(state, "virtio-blk").uint("requests", 64)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from ..memory import Ram
-from ..state import StateError, check_state
+from ..state import Fields, check_state
 
 MAGIC = 0x74726976  # "virt"
 VERSION = 2
@@ -138,11 +138,14 @@ class Queue:
     def to_state(self) -> dict[str, int]:
         return {f: getattr(self, f) for f in self._FIELDS}
 
-    def from_state(self, state: dict[str, int]) -> None:
-        for f in self._FIELDS:
-            setattr(self, f, int(state[f]))
-        if self.num > QUEUE_NUM_MAX or self.last_avail > 0xFFFF or self.used_idx > 0xFFFF:
-            raise StateError("virtio queue state out of range")
+    def from_state(self, f: Fields) -> None:
+        """Restore from the queue's record, read through the transport's Fields."""
+        num = f.integer("num", 0, QUEUE_NUM_MAX)
+        ready = f.uint("ready", 1)
+        desc, driver, device = f.uint("desc", 64), f.uint("driver", 64), f.uint("device", 64)
+        last_avail, used_idx = f.uint("last_avail", 16), f.uint("used_idx", 16)
+        self.num, self.ready, self.desc, self.driver, self.device = num, ready, desc, driver, device
+        self.last_avail, self.used_idx = last_avail, used_idx
 
 
 class VirtioMmio:
@@ -315,25 +318,28 @@ class VirtioMmio:
             "device": self.device.to_state() if self.device else None,
         }
 
+    # Register widths: the 8-bit device status, 32-bit registers as a 32-bit
+    # store leaves them, the 64-bit driver feature set.
+    _WIDTHS = {"status": 8, "device_features_sel": 32, "driver_features_sel": 32, "driver_features": 64,
+               "queue_sel": 32, "interrupt_status": 32, "config_generation": 32}
+
     def from_state(self, state: dict[str, Any]) -> None:
         check_state(state, "virtio-mmio", STATE_VERSION)
-        try:
-            queues = state["queues"]
-            if len(queues) != len(self.queues):
-                raise StateError("virtio-mmio state: queue count differs from the device's")
-            for q, qs in zip(self.queues, queues):
-                q.from_state(qs)
-            for name in ("status", "device_features_sel", "driver_features_sel", "driver_features",
-                         "queue_sel", "interrupt_status", "config_generation"):
-                setattr(self, name, int(state[name]))
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, StateError):
-                raise
-            raise StateError(f"virtio-mmio state: malformed record ({exc})") from None
-        if (state["device"] is None) != (self.device is None):
-            raise StateError("virtio-mmio state: device presence differs from this slot's")
+        f = Fields(state, self.name)
+        values = {name: f.uint(name, bits) for name, bits in self._WIDTHS.items()}
+        queues = f.records("queues", len(self.queues))
+        device = f.get("device")
+        if device is not None and not isinstance(device, dict):
+            raise f.error(f"device is a {type(device).__name__}, not a record or None")
+        if (device is None) != (self.device is None):
+            raise f.error("device is None, but this slot has a device" if device is None
+                          else "device is a record, but this slot has none")
+        for q, qf in zip(self.queues, queues):
+            q.from_state(qf)
+        for name, value in values.items():
+            setattr(self, name, value)
         if self.device is not None:
-            self.device.from_state(state["device"])
+            self.device.from_state(device)
         self.irq_line(self.interrupt_status != 0)
 
 
