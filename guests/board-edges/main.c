@@ -81,6 +81,41 @@ static void atomics_on_devices(void)
     MTIMECMP = ~0UL;
 }
 
+/* The UART in loopback mode (MCR.LOOP): bytes written to THR are received
+ * (never reach the console), MSR mirrors MCR's outputs, overruns set OE. */
+static void uart_loopback(void)
+{
+    uint8_t seen[12]; /* printed once loopback is off: printing now would loop back too */
+    UART(4) = 0x1f;   /* LOOP | OUT2 | OUT1 | RTS | DTR */
+    seen[0] = UART(6);
+    UART(0) = 'Z';
+    seen[1] = UART(5);
+    seen[2] = UART(0);
+    seen[3] = UART(5);
+    UART(0) = 'a';
+    UART(0) = 'b'; /* RBR unread: an overrun */
+    seen[4] = UART(5);
+    seen[5] = UART(0);
+    seen[6] = UART(5);
+    UART(2) = 0x07; /* FIFO on, both FIFOs reset */
+    for (int i = 0; i < 17; i++)
+        UART(0) = (uint8_t)('A' + i);
+    seen[7] = UART(5);
+    seen[8] = UART(2);
+    unsigned sum = 0, n = 0;
+    while ((UART(5) & 1) && n < 100) {
+        sum = sum * 31 + UART(0);
+        n++;
+    }
+    seen[9] = UART(5);
+    UART(2) = 0;
+    UART(4) = 0x08;
+    rt_printf("loopback msr=%x lsr=%x rbr=%x lsr=%x\n", seen[0], seen[1], seen[2], seen[3]);
+    rt_printf("loopback overrun lsr=%x rbr=%x lsr=%x\n", seen[4], seen[5], seen[6]);
+    rt_printf("loopback fifo lsr=%x iir=%x read=%u sum=%x lsr=%x\n", seen[7], seen[8], n, sum, seen[9]);
+    rt_printf("loopback off msr=%x\n", UART(6));
+}
+
 int main(uint64_t hartid, uint64_t fdt)
 {
     (void)hartid;
@@ -88,6 +123,7 @@ int main(uint64_t hartid, uint64_t fdt)
     rt_trap_hook = probe_hook;
     misaligned_past_ram();
     atomics_on_devices();
+    uart_loopback();
     rt_printf("board-edges: done\n");
     return 0;
 }

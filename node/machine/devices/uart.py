@@ -4,7 +4,8 @@ Register-level behaviour follows QEMU's ``hw/char/serial.c`` so guests see the
 same device: THR is always empty again right after a write (transmission is
 instantaneous), the THR-empty interrupt is re-armed by a write and cleared by
 reading IIR, a 16-byte receive FIFO when FCR enables it, IIR priorities
-RLS > RX data/timeout > THR empty > modem status. The one deliberate difference:
+RLS > RX data/timeout > THR empty > modem status, loopback (MCR.LOOP: what is
+written to THR is received, MSR shows MCR's outputs). The one deliberate difference:
 QEMU's receive *character timeout* depends on wall-clock time; here it counts as
 already elapsed, so a byte in the FIFO always makes the RX interrupt pending —
 deterministic, and indistinguishable for drivers that drain the FIFO.
@@ -144,6 +145,8 @@ class Uart:
                 self._update_irq()
             return value
         if reg == 6:
+            if self.mcr & MCR_LOOP:  # the modem outputs wired to the inputs: OUT2->DCD, OUT1->RI, RTS->CTS, DTR->DSR
+                return (self.mcr & 0x0C) << 4 | (self.mcr & 0x02) << 3 | (self.mcr & 0x01) << 5
             return self.msr
         return self.scr
 
@@ -157,7 +160,10 @@ class Uart:
                 self.divider = (self.divider & 0xFF00) | value
                 return
             # Transmission is instantaneous: THR is empty again at once.
-            self.on_output(bytes((value,)))
+            if self.mcr & MCR_LOOP:
+                self._loop_back(value)
+            else:
+                self.on_output(bytes((value,)))
             self.lsr |= LSR_THRE | LSR_TEMT
             self.thr_ipending = 1
             self._update_irq()
@@ -195,6 +201,20 @@ class Uart:
             self.mcr = value & 0x1F
         elif reg == 7:
             self.scr = value
+
+    def _loop_back(self, value: int) -> None:
+        """Loopback mode (MCR.LOOP): a transmitted byte is received, not sent;
+        a full FIFO, or an unread RBR without one, is an overrun."""
+        if self.fcr & FCR_FE:
+            if len(self.rx_fifo) < FIFO_LEN:
+                self.rx_fifo.append(value)
+            else:
+                self.lsr |= LSR_OE
+        else:
+            if self.lsr & LSR_DR:
+                self.lsr |= LSR_OE
+            self.rbr = value
+        self.lsr |= LSR_DR
 
     def _update_irq(self) -> None:
         ier = self.ier
