@@ -207,9 +207,9 @@ def test_values_the_component_can_hold_are_accepted(saved: tuple[dict, dict, dic
         record = records
         for key in path:
             record = record[key]
-        # Restoring re-drives what is derived: the UART's interrupt identification,
-        # the PLIC's level (and so pending) bits for lines the devices drive.
-        if (path, field) not in ((("uart",), "iir"), (("plic",), "level"), (("plic",), "pending")):
+        # Restoring re-derives the UART's interrupt identification; the PLIC,
+        # restored last, keeps exactly its saved bits.
+        if (path, field) != (("uart",), "iir"):
             assert record[field] == value
     finally:
         machine.close()

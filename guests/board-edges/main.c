@@ -116,6 +116,49 @@ static void uart_loopback(void)
     rt_printf("loopback off msr=%x\n", UART(6));
 }
 
+/* PLIC pending bits, fed by the UART's THR-empty interrupt (source 10): a
+ * raised line latches the bit (lowering it does not clear it; raising it
+ * while the source is claimed sets it again), a claim clears it, and a
+ * completion ends the claim even while the source is disabled. */
+static void plic_pending(void)
+{
+    uint32_t seen[12]; /* printed at the end: printing raises the UART's line */
+    int n = 0;
+    PLIC(10 * 4) = 1;
+    PLIC(0x2000) = 1 << 10; /* context 0 (M) */
+    PLIC(0x200000) = 0;
+    UART(1) = 0x02; /* IER.THRI: the line goes high */
+    seen[n++] = PLIC(0x1000);
+    UART(1) = 0x00; /* and low again, before any claim */
+    seen[n++] = PLIC(0x1000);
+    uint32_t claim = PLIC(0x200004);
+    seen[n++] = claim;
+    seen[n++] = PLIC(0x1000);
+    PLIC(0x200004) = claim;
+    seen[n++] = PLIC(0x200004); /* nothing left */
+    UART(1) = 0x02;
+    claim = PLIC(0x200004);
+    seen[n++] = claim;
+    UART(1) = 0x00;
+    UART(1) = 0x02; /* raised again while claimed */
+    UART(1) = 0x00;
+    seen[n++] = PLIC(0x1000);
+    seen[n++] = PLIC(0x200004); /* claimed: not claimable */
+    PLIC(0x2000) = 0;           /* disabled, then completed */
+    PLIC(0x200004) = claim;
+    PLIC(0x2000) = 1 << 10;
+    seen[n++] = PLIC(0x200004); /* the completion counted: claimable again */
+    PLIC(0x200004) = seen[n - 1];
+    PLIC(0x2000) = 0xffffffff;  /* source 0's enable bit reads back */
+    seen[n++] = PLIC(0x2000);
+    PLIC(0x2000) = 0;
+    PLIC(10 * 4) = 0;
+    rt_printf("plic pending: high=%x low=%x claim=%u then=%x again=%u\n", seen[0], seen[1], seen[2], seen[3],
+              seen[4]);
+    rt_printf("plic claimed: claim=%u pending=%x claim=%u after disabled completion=%u enable0=%x\n", seen[5],
+              seen[6], seen[7], seen[8], seen[9]);
+}
+
 int main(uint64_t hartid, uint64_t fdt)
 {
     (void)hartid;
@@ -124,6 +167,7 @@ int main(uint64_t hartid, uint64_t fdt)
     misaligned_past_ram();
     atomics_on_devices();
     uart_loopback();
+    plic_pending();
     rt_printf("board-edges: done\n");
     return 0;
 }

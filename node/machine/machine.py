@@ -388,7 +388,9 @@ class Machine:
             missing, extra = expected - set(devices), set(devices) - expected
             raise StateError(f"device records do not match this machine (missing {sorted(missing)}, "
                              f"unknown {sorted(extra)})")
-        for name, device in self.devices().items():
+        # The PLIC last: a device restored after it would raise its line and
+        # set pending bits the saved PLIC had cleared by a claim.
+        for name, device in sorted(self.devices().items(), key=lambda item: item[1] is self.plic):
             device.from_state(devices[name])  # type: ignore[attr-defined]
         board_state = check_state(devices["board"], BOARD_STATE_KIND, BOARD_STATE_VERSION)
         f = Fields(board_state, "board", lead="board record is malformed")

@@ -2,10 +2,17 @@
 
 Sources 1..95 with priorities 0..7, a pending bitmap, per-context enables,
 thresholds and claim/complete registers. Hart 0 has two contexts: 0 is M-mode
-(drives mip.MEIP) and 1 is S-mode (drives mip.SEIP). Sources are
-level-triggered through a gateway: a source whose line is high becomes pending
-unless it is claimed and not yet completed; completing a source whose line is
-still high makes it pending again.
+(drives mip.MEIP) and 1 is S-mode (drives mip.SEIP).
+
+Pending bits behave as QEMU's ``sifive_plic``, the reference: a device raising
+its line sets the source's pending bit, also while the source is claimed;
+lowering the line leaves it set; a claim clears it. A completion ends the
+claim of any source, enabled or not; a source pending meanwhile is then
+claimable again. (The PLIC specification's gateway would instead ignore a
+level-triggered source while it is claimed, re-sample it at completion, and
+drop completions for sources the context has not enabled.) The devices here
+raise their lines whenever their interrupt state is updated, as QEMU's do, so
+a source pends as often as it does on QEMU.
 """
 
 from __future__ import annotations
@@ -48,7 +55,8 @@ class Plic:
 
     def set_irq(self, source: int, level: bool) -> None:
         self.level[source] = level
-        self.pending[source] = level and not self.claimed[source]
+        if level:
+            self.pending[source] = True
 
     def line(self, source: int):
         """A callable a device raises/lowers its interrupt line with."""
@@ -61,8 +69,9 @@ class Plic:
         threshold = self.threshold[context]
         priority = self.priority
         pending = self.pending
+        claimed = self.claimed
         for s in range(1, NUM_SOURCES):
-            if pending[s] and enable[s] and priority[s] > threshold:
+            if pending[s] and enable[s] and priority[s] > threshold and not claimed[s]:
                 return True
         return False
 
@@ -72,7 +81,7 @@ class Plic:
         enable = self.enable[context]
         best, best_prio = 0, self.threshold[context]
         for s in range(1, NUM_SOURCES):
-            if self.pending[s] and enable[s] and self.priority[s] > best_prio:
+            if self.pending[s] and enable[s] and self.priority[s] > best_prio and not self.claimed[s]:
                 best, best_prio = s, self.priority[s]
         if best:
             self.pending[best] = False
@@ -80,9 +89,8 @@ class Plic:
         return best
 
     def _complete(self, context: int, source: int) -> None:
-        if 0 < source < NUM_SOURCES and self.enable[context][source]:
+        if 0 < source < NUM_SOURCES:
             self.claimed[source] = False
-            self.pending[source] = self.level[source]
 
     def read(self, offset: int, size: int) -> int:
         if offset < PENDING_BASE:
@@ -118,9 +126,9 @@ class Plic:
             word = rel >> 2
             if ctx < NUM_CONTEXTS and word < _WORDS:
                 enable = self.enable[ctx]
-                for bit in range(32):
+                for bit in range(32):  # source 0's bit too: it reads back, as on QEMU (source 0 never pends)
                     src = word * 32 + bit
-                    if 0 < src < NUM_SOURCES:
+                    if src < NUM_SOURCES:
                         enable[src] = bool(value >> bit & 1)
             return
         ctx, rel = divmod(offset - CONTEXT_BASE, CONTEXT_STRIDE)
