@@ -159,15 +159,61 @@ static void plic_pending(void)
               seen[6], seen[7], seen[8], seen[9]);
 }
 
+/* A guest-requested reset (the SiFive test device's 0x7777) keeps the CSRs
+ * but mstatus.MIE/MPRV and mcause, and keeps the CLINT's mtimecmp; the
+ * PLIC's and the UART's registers return to their reset values. The
+ * second boot finds RESET_MAGIC in RAM (RAM survives a reset). */
+#define RESET_MAGIC (*(volatile uint64_t *)0x87f00000UL)
+
+static void before_reset(void)
+{
+    MTIMECMP = 0x123456789UL;
+    rt_csr_write(mscratch, 0x77);
+    rt_csr_write(medeleg, 0x100);
+    rt_csr_write(mideleg, 0x222);
+    rt_csr_write(sscratch, 0x55);
+    rt_csr_write(mepc, 0x80002000UL);
+    rt_csr_write(mtval, 0x1234);
+    rt_csr_write(mstatus, rt_csr_read(mstatus) | (1UL << 1) | (1UL << 11) | (1UL << 19));
+    PLIC(4) = 5;
+    UART(7) = 0x42; /* scratch */
+    RESET_MAGIC = 0xfeed;
+    *(volatile uint32_t *)0x100000UL = 0x7777;
+    for (;;)
+        ;
+}
+
+static void after_reset(void)
+{
+    RESET_MAGIC = 0;
+    rt_printf("after reset mtimecmp=%lx mscratch=%lx medeleg=%lx mideleg=%lx sscratch=%lx\n",
+              (unsigned long)MTIMECMP, (unsigned long)rt_csr_read(mscratch), (unsigned long)rt_csr_read(medeleg),
+              (unsigned long)rt_csr_read(mideleg), (unsigned long)rt_csr_read(sscratch));
+    rt_printf("after reset mepc=%lx mtval=%lx mcause=%lx mstatus=%lx plic=%x uart scr=%x\n",
+              (unsigned long)rt_csr_read(mepc), (unsigned long)rt_csr_read(mtval),
+              (unsigned long)rt_csr_read(mcause), (unsigned long)rt_csr_read(mstatus), PLIC(4), UART(7));
+    rt_csr_write(mideleg, 0);
+    rt_csr_write(medeleg, 0);
+}
+
 int main(uint64_t hartid, uint64_t fdt)
 {
     (void)hartid;
     (void)fdt;
+    if (RESET_MAGIC == 0xfeed) {
+        after_reset();
+        rt_printf("board-edges: done\n");
+        return 0;
+    }
+    /* At power-on mtimecmp is 0, so the machine timer is pending. */
+    rt_printf("power-on mtimecmp=%lx mip.MTIP=%lu\n", (unsigned long)MTIMECMP,
+              (unsigned long)(rt_csr_read(mip) >> 7 & 1));
     rt_trap_hook = probe_hook;
     misaligned_past_ram();
     atomics_on_devices();
     uart_loopback();
     plic_pending();
-    rt_printf("board-edges: done\n");
-    return 0;
+    rt_trap_hook = 0;
+    before_reset();
+    return 1;
 }

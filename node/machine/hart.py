@@ -83,6 +83,22 @@ class Hart:
         self.pmpcfg = [0] * C.PMP_ENTRIES
         self.pmpaddr = [0] * C.PMP_ENTRIES
 
+    def warm_reset(self) -> None:
+        """A reset of a running hart (the guest asked the board for one): the
+        spec leaves most state unspecified there, and this keeps what QEMU
+        keeps — the CSRs and registers — except what the spec resets: M-mode at
+        the reset vector, mstatus.MIE and MPRV cleared, mcause 0 (reset cause
+        unspecified), no reservation, and the A and L fields of every PMP
+        entry zeroed (QEMU 7.2 keeps those; see guests/README.md)."""
+        self.pc = RESET_PC
+        self.priv = C.PRV_M
+        self.idx = 0
+        self.res_addr = -1
+        self.wfi = False
+        self.mstatus &= ~(C.MSTATUS_MIE | C.MSTATUS_MPRV)
+        self.mcause = 0
+        self.pmpcfg = [cfg & ~(C.PMP_A | C.PMP_L) for cfg in self.pmpcfg]
+
     def now(self) -> int:
         """Retired-instruction count at the executing instruction."""
         return self.icount + self.idx

@@ -232,11 +232,12 @@ class Machine:
         self._reset_pending = True
 
     def _reset(self) -> None:
-        """A guest-requested reset: hart and devices to their reset state, boot
-        media copied in again (RAM is otherwise kept, as on QEMU)."""
+        """A guest-requested reset: the hart's warm reset, devices to their
+        reset state, boot media copied in again (RAM is otherwise kept, as on
+        QEMU)."""
         self._reset_pending = False
         self.resets += 1
-        self.hart.reset()
+        self.hart.warm_reset()
         self.clint.reset()
         self.plic.reset()
         self.uart.reset()

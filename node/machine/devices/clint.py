@@ -30,12 +30,13 @@ class Clint:
     def __init__(self, hart: Hart) -> None:
         self.hart = hart
         self.offset = 0
+        self.mtimecmp = 0  # at power-on, as QEMU's: the timer is pending until a guest sets it
         self.reset()
 
     def reset(self) -> None:
-        """Reset keeps time running: mtime is not rewound."""
+        """A guest-requested reset clears msip and, as QEMU's, keeps mtimecmp;
+        time keeps running: mtime is not rewound."""
         self.msip = 0
-        self.mtimecmp = MASK64
 
     def time(self) -> int:
         hart = self.hart
