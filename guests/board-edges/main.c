@@ -159,6 +159,50 @@ static void plic_pending(void)
               seen[6], seen[7], seen[8], seen[9]);
 }
 
+/* Device registers take the access sizes QEMU's virt gives them (PLIC and
+ * CLINT msip: 4 bytes; mtimecmp: 4 or 8; the test device: 2 or 4; the UART:
+ * any, one byte register each; virtio: any, in 4-byte pieces), only inside
+ * their register windows; a misaligned device load is two aligned ones, a
+ * misaligned device store is stored a byte at a time. */
+static void device_access_sizes(void)
+{
+    PLIC(8) = 6; /* priority of source 2 */
+    MTIMECMP = 0x1122334455667788UL;
+    STORE("sb", "sb PLIC priority 1", 0x0c000004UL, 3);
+    LOAD("lbu", "lbu PLIC priority 2", 0x0c000008UL);
+    LOAD("ld", "ld PLIC priority 2", 0x0c000008UL);
+    LOAD("lw", "lw PLIC priority 1 + 2", 0x0c000006UL);
+    STORE("sw", "sw PLIC priority 1 + 2", 0x0c000006UL, 7);
+    LOAD("lw", "lw PLIC priority 2", 0x0c000008UL);
+    LOAD("lh", "lh CLINT msip + 1", 0x02000001UL);
+    STORE("sb", "sb CLINT msip", 0x02000000UL, 1);
+    LOAD("lw", "lw CLINT msip", 0x02000000UL);
+    LOAD("lhu", "lhu mtimecmp", 0x02004000UL);
+    LOAD("lw", "lw mtimecmp + 4", 0x02004004UL);
+    LOAD("lw", "lw mtimecmp + 6", 0x02004006UL);
+    LOAD("ld", "ld mtimecmp + 4", 0x02004004UL);
+    STORE("sd", "sd mtimecmp + 4", 0x02004004UL, 1);
+    LOAD("ld", "ld CLINT 0xbffc", 0x0200bffcUL);
+    LOAD("lw", "lw CLINT 0xc000", 0x0200c000UL);
+    LOAD("lb", "lb test device", 0x00100000UL);
+    LOAD("lh", "lh test device", 0x00100000UL);
+    LOAD("lw", "lw UART LCR..", 0x10000003UL);
+    LOAD("lh", "lh UART + 3", 0x10000003UL);
+    LOAD("lw", "lw UART + 5", 0x10000005UL);
+    STORE("sh", "sh UART scratch + 1", 0x10000007UL, 0x4142);
+    LOAD("lbu", "lbu UART scratch", 0x10000007UL);
+    LOAD("lbu", "lbu UART + 8", 0x10000008UL);
+    LOAD("lbu", "lbu virtio7 magic", 0x10008000UL);
+    LOAD("lhu", "lhu virtio7 magic", 0x10008000UL);
+    LOAD("lbu", "lbu virtio7 magic + 1", 0x10008001UL);
+    LOAD("lwu", "lwu virtio7 vendor", 0x1000800cUL);
+    LOAD("lwu", "lwu virtio7 + 0x1fc", 0x100081fcUL);
+    LOAD("lwu", "lwu virtio7 + 0x200", 0x10008200UL);
+    PLIC(8) = 0;
+    MTIMECMP = ~0UL;
+    UART(7) = 0;
+}
+
 /* A guest-requested reset (the SiFive test device's 0x7777) keeps the CSRs
  * but mstatus.MIE/MPRV and mcause, and keeps the CLINT's mtimecmp; the
  * PLIC's and the UART's registers return to their reset values. The
@@ -213,6 +257,7 @@ int main(uint64_t hartid, uint64_t fdt)
     atomics_on_devices();
     uart_loopback();
     plic_pending();
+    device_access_sizes();
     rt_trap_hook = 0;
     before_reset();
     return 1;

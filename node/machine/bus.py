@@ -16,7 +16,31 @@ from .memory import PAGE_SHIFT, Ram
 
 
 class BusError(Exception):
-    """Nothing answers at this physical address (becomes an access fault)."""
+    """Nothing answers at this physical address, or not to an access of this
+    size (becomes an access fault). ``paddr``: the address of the access
+    that failed, when it is not the start of the one asked for (a misaligned
+    device access made of two)."""
+
+    def __init__(self, message: str, paddr: int | None = None) -> None:
+        super().__init__(message)
+        self.paddr = paddr
+
+
+@dataclass(frozen=True)
+class Access:
+    """How a device's registers take accesses, as QEMU's ``MemoryRegionOps``
+    say it (``valid`` and ``impl``): an access of a size outside
+    ``valid_min..valid_max`` bytes is an access fault; one of a valid size
+    reaches the device as accesses of ``impl_min..impl_max`` bytes (split
+    into several, or widened to one and the part asked for kept)."""
+
+    valid_min: int = 1
+    valid_max: int = 8
+    impl_min: int = 1
+    impl_max: int = 8
+
+
+ANY_ACCESS = Access()
 
 
 class Device(Protocol):
@@ -35,6 +59,8 @@ class Region:
     base: int
     size: int
     device: Device
+    access: Access = ANY_ACCESS
+    offset: int = 0  # the device offset of the region's first byte (a device mapped as several regions)
 
     @property
     def end(self) -> int:
@@ -67,8 +93,9 @@ class Bus:
         self.rom: Rom | None = None
         self.rom_base = 0
 
-    def map(self, name: str, base: int, size: int, device: Device) -> Region:
-        region = Region(name, base, size, device)
+    def map(self, name: str, base: int, size: int, device: Device, access: Access = ANY_ACCESS,
+            offset: int = 0) -> Region:
+        region = Region(name, base, size, device, access, offset)
         for other in self.regions:
             if base < other.end and other.base < region.end:
                 raise ValueError(f"{name} at {base:#x} overlaps {other.name} at {other.base:#x}")
@@ -96,15 +123,60 @@ class Bus:
     # -- slow-path data accesses ----------------------------------------------
 
     def load(self, paddr: int, size: int) -> int:
-        """Read ``size`` bytes (1, 2, 4 or 8) little-endian, unsigned."""
+        """Read ``size`` bytes (1, 2, 4 or 8) little-endian, unsigned. A
+        misaligned device access is two aligned ones of the same size, the
+        value taken from both (QEMU's TCG does the same)."""
         ram = self.ram
         off = paddr - ram.base
         if 0 <= off and off + size <= ram.size:
             return int.from_bytes(ram.u8[off:off + size], "little")
+        skew = paddr & (size - 1)
+        if not skew:
+            return self._device_load(paddr, size)
+        first = paddr - skew
+        low = self._aligned_part(first, size)
+        high = self._aligned_part(first + size, size)
+        return ((low >> (8 * skew)) | (high << (8 * (size - skew)))) & ((1 << (8 * size)) - 1)
+
+    def _aligned_part(self, paddr: int, size: int) -> int:
+        try:
+            return self.load(paddr, size)
+        except BusError as exc:  # the faulting address is this part's
+            raise BusError(str(exc), paddr if exc.paddr is None else exc.paddr) from None
+
+    def _region_for(self, paddr: int, size: int, access: str) -> Region:
         region = self.region_at(paddr)
         if region is None or paddr + size > region.end:
             raise BusError(f"no device at physical address {paddr:#x}")
-        return region.device.read(paddr - region.base, size)
+        rules = region.access
+        if not rules.valid_min <= size <= rules.valid_max:
+            raise BusError(f"{region.name} does not take {size}-byte {access}s (at {paddr:#x})")
+        return region
+
+    def _device_load(self, paddr: int, size: int) -> int:
+        region = self._region_for(paddr, size, "read")
+        rules, device = region.access, region.device
+        offset = paddr - region.base + region.offset
+        step = max(min(size, rules.impl_max), rules.impl_min)
+        if step == size:
+            return device.read(offset, size) & ((1 << (8 * size)) - 1)
+        part = (1 << (8 * step)) - 1
+        value = 0
+        for i in range(0, size, step):
+            value |= (device.read(offset + i, step) & part) << (8 * i)
+        return value & ((1 << (8 * size)) - 1)
+
+    def _device_store(self, paddr: int, size: int, value: int) -> None:
+        region = self._region_for(paddr, size, "write")
+        rules, device = region.access, region.device
+        offset = paddr - region.base + region.offset
+        step = max(min(size, rules.impl_max), rules.impl_min)
+        if step == size:
+            device.write(offset, size, value)
+            return
+        part = (1 << (8 * step)) - 1
+        for i in range(0, size, step):
+            device.write(offset + i, step, (value >> (8 * i)) & part)
 
     def store(self, paddr: int, size: int, value: int) -> bool:
         """Write ``size`` bytes. Returns True when the write went to a device or
@@ -126,10 +198,17 @@ class Bus:
                 if hooks[last]:
                     changed = ram.hooked_write(boundary, off + size - boundary) or changed
             return changed
-        region = self.region_at(paddr)
-        if region is None or paddr + size > region.end:
-            raise BusError(f"no device at physical address {paddr:#x}")
-        region.device.write(paddr - region.base, size, value & ((1 << (8 * size)) - 1))
+        value &= (1 << (8 * size)) - 1
+        if not paddr & (size - 1):
+            self._device_store(paddr, size, value)
+            return True
+        # A misaligned device store is stored a byte at a time (QEMU's TCG
+        # does the same): the bytes before a refused one are written.
+        for i in range(size):
+            try:
+                self.store(paddr + i, 1, (value >> (8 * i)) & 0xFF)
+            except BusError as exc:
+                raise BusError(str(exc), paddr + i) from None
         return True
 
     # -- instruction fetch ---------------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from . import board
-from .bus import Bus, Rom
+from .bus import Access, Bus, Rom
 from .devices.clint import Clint
 from .devices.plic import Plic
 from .devices.test_finisher import TestFinisher
@@ -93,11 +93,15 @@ class Machine:
         self.uart.irq_line = self.plic.line(board.UART_IRQ)
         self.test = TestFinisher(self._power_off, self._request_reset)
         self.rom = Rom("mrom", board.MROM_SIZE)
+        # Register windows and the access sizes each takes, as QEMU's virt maps them
+        # (an access of another size, or outside a window, is an access fault).
         self.bus.map("mrom", board.MROM_BASE, board.MROM_SIZE, self.rom)
-        self.bus.map("test", board.TEST_BASE, board.TEST_SIZE, self.test)
-        self.bus.map("clint", board.CLINT_BASE, board.CLINT_SIZE, self.clint)
-        self.bus.map("plic", board.PLIC_BASE, board.PLIC_SIZE, self.plic)
-        self.bus.map("uart", board.UART_BASE, board.UART_SIZE, self.uart)
+        self.bus.map("test", board.TEST_BASE, board.TEST_SIZE, self.test, Access(2, 4, 2, 4))
+        self.bus.map("clint-msip", board.CLINT_BASE, board.CLINT_MSIP_SIZE, self.clint, Access(4, 4, 4, 4))
+        self.bus.map("clint-mtimer", board.CLINT_BASE + board.CLINT_MSIP_SIZE, board.CLINT_MTIMER_SIZE,
+                     self.clint, Access(4, 8, 4, 8), offset=board.CLINT_MSIP_SIZE)
+        self.bus.map("plic", board.PLIC_BASE, board.PLIC_SIZE, self.plic, Access(4, 4, 4, 4))
+        self.bus.map("uart", board.UART_BASE, board.UART_REGS_SIZE, self.uart)  # a byte register per access
         self.disk: DiskImage | None = None
         if config.disk is not None:
             try:
@@ -111,7 +115,7 @@ class Machine:
             transport.irq_line = self.plic.line(board.VIRTIO_IRQ_BASE + slot)
             self.virtio.append(transport)
             self.bus.map(transport.name, board.VIRTIO_BASE + slot * board.VIRTIO_STRIDE,
-                         board.VIRTIO_STRIDE, transport)
+                         board.VIRTIO_REGS_SIZE, transport, Access(1, 8, 1, 4))
         self.mmu = Mmu(self.hart, self.bus)
         self.system = System(self.hart, self.mmu, self.clint, self.plic)
         self.backend = Interpreter(self)

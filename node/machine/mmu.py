@@ -65,6 +65,11 @@ def _signed(value: int, bits: int) -> int:
     return (value ^ sign) - sign
 
 
+def _fault_va(va: int, pa: int, exc: BusError) -> int:
+    """The virtual address of the part of an access (``va`` at ``pa``) that the bus refused."""
+    return va if exc.paddr is None else (va + exc.paddr - pa) & MASK64
+
+
 def _extend(value: int, size: int) -> int:
     """Sign-extend a ``size``-byte value to an unsigned 64-bit register value."""
     bits = size * 8
@@ -191,17 +196,24 @@ class Mmu:
         try:
             first = PAGE_SIZE - (va & (PAGE_SIZE - 1))
             if first >= size:
-                value = self.bus.load(self._data(va, size, LOAD), size)
-            else:  # crosses a page boundary: two translations
-                lo = self.bus.load(self._data(va, first, LOAD), first)
-                va2 = (va + first) & MASK64
+                pa = self._data(va, size, LOAD)
                 try:
-                    hi = self.bus.load(self._data(va2, size - first, LOAD), size - first)
-                except BusError:  # mtval: the address of the part that faulted (as QEMU)
-                    raise Trap(LOAD_ACCESS_FAULT, va2, pc, idx) from None
+                    value = self.bus.load(pa, size)
+                except BusError as exc:
+                    raise Trap(LOAD_ACCESS_FAULT, _fault_va(va, pa, exc), pc, idx) from None
+            else:  # crosses a page boundary: two translations
+                pa = self._data(va, first, LOAD)
+                try:
+                    lo = self.bus.load(pa, first)
+                except BusError as exc:
+                    raise Trap(LOAD_ACCESS_FAULT, _fault_va(va, pa, exc), pc, idx) from None
+                va2 = (va + first) & MASK64
+                pa2 = self._data(va2, size - first, LOAD)
+                try:
+                    hi = self.bus.load(pa2, size - first)
+                except BusError as exc:  # mtval: the address of the part that faulted (as QEMU)
+                    raise Trap(LOAD_ACCESS_FAULT, _fault_va(va2, pa2, exc), pc, idx) from None
                 value = lo | (hi << (8 * first))
-        except BusError:
-            raise Trap(LOAD_ACCESS_FAULT, va, pc, idx) from None
         except Trap as trap:
             trap.epc, trap.idx = pc, idx
             raise
@@ -214,17 +226,22 @@ class Mmu:
         try:
             first = PAGE_SIZE - (va & (PAGE_SIZE - 1))
             if first >= size:
-                return self.bus.store(self._data(va, size, STORE), size, value)
+                pa = self._data(va, size, STORE)
+                try:
+                    return self.bus.store(pa, size, value)
+                except BusError as exc:
+                    raise Trap(STORE_ACCESS_FAULT, _fault_va(va, pa, exc), pc, idx) from None
             va2 = (va + first) & MASK64
             pa1 = self._data(va, first, STORE)
             pa2 = self._data(va2, size - first, STORE)
-            changed = self.bus.store(pa1, first, value & ((1 << (8 * first)) - 1))
+            try:
+                changed = self.bus.store(pa1, first, value & ((1 << (8 * first)) - 1))
+            except BusError as exc:
+                raise Trap(STORE_ACCESS_FAULT, _fault_va(va, pa1, exc), pc, idx) from None
             try:
                 return self.bus.store(pa2, size - first, value >> (8 * first)) or changed
-            except BusError:  # mtval: the address of the part that faulted (as QEMU)
-                raise Trap(STORE_ACCESS_FAULT, va2, pc, idx) from None
-        except BusError:
-            raise Trap(STORE_ACCESS_FAULT, va, pc, idx) from None
+            except BusError as exc:  # mtval: the address of the part that faulted (as QEMU)
+                raise Trap(STORE_ACCESS_FAULT, _fault_va(va2, pa2, exc), pc, idx) from None
         except Trap as trap:
             trap.epc, trap.idx = pc, idx
             raise

@@ -183,6 +183,8 @@ class VirtioMmio:
         dev = self.device
         if offset >= REG_CONFIG:
             return dev.read_config(offset - REG_CONFIG, size) if dev else 0
+        if dev is None:  # as QEMU's empty transport: magic, version and vendor at any size, the rest zero
+            return {REG_MAGIC: MAGIC, REG_VERSION: VERSION, REG_VENDOR_ID: VENDOR_ID}.get(offset, 0)
         if size != 4:
             return 0
         if offset == REG_MAGIC:
@@ -190,11 +192,9 @@ class VirtioMmio:
         if offset == REG_VERSION:
             return VERSION
         if offset == REG_DEVICE_ID:
-            return dev.device_id if dev else 0
+            return dev.device_id
         if offset == REG_VENDOR_ID:
             return VENDOR_ID
-        if dev is None:
-            return 0
         if offset == REG_DEVICE_FEATURES:
             features = dev.features | VIRTIO_F_VERSION_1
             return (features >> (32 * self.device_features_sel)) & 0xFFFFFFFF if self.device_features_sel < 2 else 0
