@@ -186,7 +186,7 @@ static void device_access_sizes(void)
     LOAD("lw", "lw CLINT 0xc000", 0x0200c000UL);
     LOAD("lb", "lb test device", 0x00100000UL);
     LOAD("lh", "lh test device", 0x00100000UL);
-    LOAD("lw", "lw UART LCR..", 0x10000003UL);
+    LOAD("lw", "lw UART + 3", 0x10000003UL);
     LOAD("lh", "lh UART + 3", 0x10000003UL);
     LOAD("lw", "lw UART + 5", 0x10000005UL);
     STORE("sh", "sh UART scratch + 1", 0x10000007UL, 0x4142);
