@@ -21,6 +21,7 @@ from node.guestconfig import patch
 from node.hypervisor import Hypervisor, NodeConfig, Spec
 from node.migration import driver, wire
 from node.phases import Phase
+from nodes import NodeProcess
 from support import guest
 from test_hypervisor_store import _migration_header, _requests
 from vmstate import codec
@@ -178,3 +179,36 @@ async def test_an_abort_while_the_destination_is_stuck_ends_the_call(tmp_path: P
         tmp_path, node_pb2.MigrationParams(), during=lambda hv: hv.migrations.finish("job-stuck", commit=False))
     assert "aborted by the controller" in error
     assert phase is Phase.RUNNING
+
+
+async def test_a_verified_copy_waits_for_the_decision_when_the_controllers_call_ends(tmp_path: Path) -> None:
+    """The controller's MigrateOut call ends once the copy is verified (the
+    controller died, perhaps after recording the hand-over). The source's
+    paused copy must wait for the decision: it resumed, and a controller that
+    restarted and rolled the job forward then ran the VM on both nodes."""
+    dst = NodeProcess(tmp_path, "dst").start()
+    hv = await node(tmp_path, "src")
+    try:
+        kernel = patch(Path(guest("dirtier")).read_bytes(), "dirtier", {"iterations": 0})
+        await hv.create_vm("v", Spec(name="v", memory=32 << 20, kernel=kernel), start=True)
+        progress = hv.migrations.migrate_out(node_pb2.MigrateOutRequest(
+            job_id="job-v", vm_id="v", destination=dst.address))
+        async with asyncio.timeout(60):
+            async for stats in progress:
+                if stats.status == "verified":
+                    break
+        await progress.aclose()  # the call ends where the verified copy was reported
+        vm = hv.get("v")
+        assert vm.phase is Phase.MIGRATING and vm.migration_paused
+        before = vm.instructions
+        await asyncio.sleep(0.3)
+        assert vm.instructions == before  # still paused: no copy runs until the controller decides
+        # The decision (here: the restarted controller rolls the job back) resumes it.
+        await hv.migrations.finish("job-v", commit=False)
+        dst.stub.FinishMigration(node_pb2.FinishMigrationRequest(job_id="job-v", commit=False))
+        assert hv.get("v").phase is Phase.RUNNING
+        await asyncio.sleep(0.3)
+        assert hv.get("v").instructions > before
+    finally:
+        await hv.shutdown()
+        dst.stop()

@@ -262,6 +262,14 @@ class Migrations:
             async for stats in self._send(out, req, params):
                 yield stats
         except BaseException as exc:
+            if out.sm.phase.name == "AWAIT_DECISION":
+                # Verified, and the controller's call ended (it died, or its stream broke):
+                # it may have recorded the hand-over already. Only its decision
+                # (FinishMigration, also from a restarted controller) may resume or free
+                # this paused copy; resuming it here could run the VM on two nodes.
+                log.warning("the controller's call ended after verification; the paused copy waits for "
+                            "its decision", job_id=req.job_id, vm_id=vm.vm_id)
+                raise
             # The stream to the destination was cancelled under this call, not this call
             # itself: by the watchdog (a stuck destination) or by an abort (the controller's).
             by_stream = isinstance(exc, asyncio.CancelledError) and not asyncio.current_task().cancelling()  # type: ignore[union-attr]
