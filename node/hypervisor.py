@@ -194,16 +194,17 @@ class Hypervisor:
             await asyncio.gather(*self._owned, return_exceptions=True)
         for vm in list(self.vms.values()):
             live = vm.machine is not None and vm.phase in (Phase.RUNNING, Phase.PAUSED)
+            # One VM's failure (a full disk) neither stops the node saving the others nor ends it.
             if live and self.config.save_on_shutdown:
                 try:
                     await self._save(vm, self.store.path(vm.vm_id, SAVED_STATE), vmsnap.SaveOptions())
                     await self._persist_desired(vm, "running")
                     log.info("saved VM at shutdown", vm_id=vm.vm_id, instructions=vm.instructions)
                 except Exception as exc:
-                    log.error("could not save VM at shutdown", vm_id=vm.vm_id, error=str(exc))
-                    await self._persist_desired(vm, "stopped")
+                    log.error("could not save VM at shutdown: its state is lost", vm_id=vm.vm_id, error=str(exc))
+                    await self._persist_desired_quietly(vm, "stopped")
             elif live:
-                await self._persist_desired(vm, "stopped")  # its state is lost: it is simply stopped
+                await self._persist_desired_quietly(vm, "stopped")  # its state is lost: it is simply stopped
             vm.release()
         log.info("hypervisor stopped")
 
@@ -419,6 +420,13 @@ class Hypervisor:
     def _check_open(self) -> None:
         if self._closing:
             raise Unavailable(f"node {self.config.name} is shutting down")
+
+    async def _persist_desired_quietly(self, vm: Vm, desired: str) -> None:
+        """:meth:`_persist_desired` at shutdown: a failure is logged, not raised."""
+        try:
+            await self._persist_desired(vm, desired)
+        except Exception as exc:
+            log.error("could not record the VM's desired state", vm_id=vm.vm_id, desired=desired, error=str(exc))
 
     async def _persist_desired(self, vm: Vm, desired: str) -> None:
         if vm.definition.desired != desired:

@@ -3,7 +3,9 @@
 Each service handles its calls the same way: every log line of a call
 carries its request id (from the ``x-request-id`` metadata, or a new one),
 the method and, where the request names one, the VM; the service's own
-errors become gRPC status codes from one table; every call is counted by
+errors become gRPC status codes from one table, and a failure of the host
+under it (its disk full, its database unwritable) a status that says so
+rather than gRPC's UNKNOWN; every call is counted by
 method and status (the servicer's ``count``). :class:`Calls` holds what
 differs between services: their error base class, their table and the
 request field that names a VM. Uploaded state files arrive through
@@ -13,7 +15,9 @@ request field that names a VM. Uploaded state files arrive through
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
+import sqlite3
 import uuid
 from typing import Any, AsyncIterator, Callable, Mapping
 
@@ -38,6 +42,23 @@ class Calls:
                 return self.status[cls]
         return grpc.StatusCode.INTERNAL
 
+    @staticmethod
+    def host_failure(exc: OSError | sqlite3.Error) -> tuple[grpc.StatusCode, str]:
+        """The status and message for a failure of the host under the
+        service: RESOURCE_EXHAUSTED when its disk is full, INTERNAL otherwise."""
+        if isinstance(exc, OSError):
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            return (grpc.StatusCode.RESOURCE_EXHAUSTED if full else grpc.StatusCode.INTERNAL,
+                    f"{'out of disk space' if full else 'the host failed'} ({exc})")
+        full = "full" in str(exc)  # sqlite3: "database or disk is full"
+        return (grpc.StatusCode.RESOURCE_EXHAUSTED if full else grpc.StatusCode.INTERNAL,
+                f"the service's database failed ({exc})")
+
+    async def _refuse_host_failure(self, context: grpc.aio.ServicerContext, exc: OSError | sqlite3.Error) -> None:
+        code, message = self.host_failure(exc)
+        self.log.error("request failed on the host", code=code.name, error=message)
+        await context.abort(code, message)
+
     def bind(self, context: grpc.aio.ServicerContext, method: str, request: Any) -> None:
         """Put the call's request id, method and VM into every log line until it ends."""
         metadata = dict(context.invocation_metadata() or ())
@@ -59,6 +80,9 @@ class Calls:
                 code = self.status_for(exc)
                 self.log.info("request refused", code=code.name, error=str(exc))
                 await context.abort(code, str(exc))
+            except (OSError, sqlite3.Error) as exc:
+                code = self.host_failure(exc)[0]
+                await self._refuse_host_failure(context, exc)
             finally:
                 servicer.count(fn.__name__, code)
                 structlog.contextvars.clear_contextvars()
@@ -76,6 +100,9 @@ class Calls:
             except self.error as exc:
                 code = self.status_for(exc)
                 await context.abort(code, str(exc))
+            except (OSError, sqlite3.Error) as exc:
+                code = self.host_failure(exc)[0]
+                await self._refuse_host_failure(context, exc)
             finally:
                 servicer.count(fn.__name__, code)
                 structlog.contextvars.clear_contextvars()
