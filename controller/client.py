@@ -133,9 +133,16 @@ class Client:
         self.close()
 
 
+CONNECTION_FAILURES = ("failed to connect", "connection refused", "connections to all backends failing",
+                       "dns resolution failed", "socket closed", "connection reset", "broken pipe",
+                       "failed to pick subchannel", "ssl handshake failed", "handshake failed")
+
+
 def fail(exc: grpc.RpcError, what: str = "") -> ClientError:
     code = exc.code()  # type: ignore[attr-defined]
     details = exc.details() or code.name  # type: ignore[attr-defined]
-    if code == grpc.StatusCode.UNAVAILABLE and ("connect" in details.lower() or "failed" in details.lower()):
+    if code == grpc.StatusCode.UNAVAILABLE and details.lower().startswith(CONNECTION_FAILURES):
+        # gRPC's own words for a channel that never reached the controller; the
+        # controller's UNAVAILABLE answers (a node it cannot reach) speak for themselves.
         details = f"cannot reach the controller ({details})"
     return ClientError(f"{what}: {details}" if what else details, exit_code=EXIT_CODES.get(code, 1))

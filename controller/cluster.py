@@ -183,7 +183,10 @@ def up(directory: str, options: UpOptions) -> ClusterConfig:
                               "metrics_port": node_info.get("metrics_port"), "log": node_log, **node_options}
         config.nodes = [recorded[name] for name in names]
         config.save()
-        wait_nodes_ready(config, names)
+        silent = wait_nodes_ready(config, names, START_TIMEOUT)
+        if silent & {name for name, *_ in procs}:
+            raise ClientError(f"{', '.join(sorted(silent))} did not register with the controller within "
+                              f"{START_TIMEOUT:.0f} s")
     except BaseException:  # a member failed to start, or the user gave up (Ctrl-C, SIGTERM)
         from .cli import signals  # (the CLI package imports this module)
 
@@ -192,27 +195,34 @@ def up(directory: str, options: UpOptions) -> ClusterConfig:
                 _stop(proc.pid, timeout=10)
                 proc.poll()  # reaped
         raise
+    if silent:  # running from before, and not answering: the rest is up; they are not this call's to stop
+        raise ClientError(f"{', '.join(sorted(silent))} {'is' if len(silent) == 1 else 'are'} running but did not "
+                          f"register with the controller within {START_TIMEOUT:.0f} s (hung? see logs/); the rest "
+                          f"of the cluster is up")
     return config
 
 
-def wait_nodes_ready(config: ClusterConfig, names: list[str], timeout: float = START_TIMEOUT) -> None:
+def wait_nodes_ready(config: ClusterConfig, names: list[str], timeout: float = START_TIMEOUT) -> set[str]:
     """Until each of ``names`` is READY with a heartbeat sent after this
-    call began: a restarted controller calls its nodes READY for a grace
-    period before it has heard from them."""
+    call began (a restarted controller calls its nodes READY for a grace
+    period before it has heard from them), or ``timeout``: returns the
+    names that were not."""
     deadline = time.monotonic() + timeout
     since = time.time()
+    silent = set(names)
     with Client(config) as client:
         while True:
             try:
                 nodes = client.controller.ListNodes(controller_pb2.ListNodesRequest(), timeout=5).nodes
                 ready = {n.name for n in nodes
                          if n.state == controller_pb2.NODE_STATE_READY and n.last_heartbeat >= since}
-                if set(names) <= ready:
-                    return
+                silent = set(names) - ready
+                if not silent:
+                    return silent
             except grpc.RpcError:
                 pass
             if time.monotonic() > deadline:
-                raise ClientError(f"nodes did not register with the controller within {timeout:.0f} s")
+                return silent
             time.sleep(0.1)
 
 

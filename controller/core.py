@@ -56,6 +56,10 @@ RPC_ERRORS = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: E.ResourceExhausted,
 }
 MAX_MESSAGE = 256 << 20
+# How long the controller waits for a node's answer to a call (a hung node
+# answers nothing; its heartbeats stop and it shows "down" after node_timeout).
+NODE_CALL_SECONDS = 30.0
+NODE_CREATE_SECONDS = 120.0  # CreateVm carries the VM's images
 SPEC_BLOBS = ("kernel", "bios", "initrd", "disk_image")
 
 
@@ -88,6 +92,7 @@ class Controller:
         self.vms: dict[str, VmRow] = {}
         self.reports: dict[str, types_pb2.Vm] = {}         # last node report per VM (not persisted)
         self.in_flight: set[str] = set()  # VMs being created or handed over: reconcile leaves them
+        self._unmanaged: set[tuple[str, str]] = set()  # (node, VM id) reported without a record, logged once
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._tasks: list[asyncio.Task] = []
         self._credentials = channel_credentials(config.tls) if config.tls else None
@@ -196,8 +201,11 @@ class Controller:
         — and is removed, so it cannot block the VM coming back to this node.
         A running one would be a second live copy: reported, never touched."""
         row = self.vms.get(vm_id)
-        if row is None:
-            log.debug("node reports a VM the controller does not manage", node=node_name, vm_id=vm_id)
+        if row is None:  # said once per copy: it is reported with every heartbeat
+            if (node_name, vm_id) not in self._unmanaged:
+                self._unmanaged.add((node_name, vm_id))
+                log.warning("node runs a VM the controller has no record of (its store lost it?)",
+                            node=node_name, vm_id=vm_id, name=report.name)
             return
         jobs = getattr(self, "jobs", None)
         if vm_id in self.in_flight or jobs is None or jobs.active_for(vm_id):
@@ -377,7 +385,7 @@ class Controller:
             append=spec.append, load_address=spec.load_address, disk_bytes=spec.disk_bytes,
             disk_image=spec.disk_image, shares=row.shares, backend=spec.backend, image_name=spec.image_name))
         try:
-            report = await self.node_stub(decision.node).CreateVm(request)
+            report = await self.node_stub(decision.node).CreateVm(request, timeout=NODE_CREATE_SECONDS)
         except grpc.RpcError as exc:
             if exc.code() in DEFINITE:  # type: ignore[attr-defined]
                 del self.vms[vm_id]
@@ -423,7 +431,7 @@ class Controller:
             raise E.FailedPrecondition(f"VM {row.name} is lost (its node no longer has it); delete it")
         stub = self.node_stub(row.node)
         try:
-            return await getattr(stub, method)(node_pb2.VmRef(vm_id=row.id))
+            return await getattr(stub, method)(node_pb2.VmRef(vm_id=row.id), timeout=NODE_CALL_SECONDS)
         except grpc.RpcError as exc:
             raise rpc_error(exc, f"cannot {what} VM {row.name} on node {row.node}") from None
 
@@ -451,7 +459,7 @@ class Controller:
             except E.NotFound:
                 pass
             try:
-                await self.node_stub(row.node).DestroyVm(node_pb2.VmRef(vm_id=row.id))
+                await self.node_stub(row.node).DestroyVm(node_pb2.VmRef(vm_id=row.id), timeout=NODE_CALL_SECONDS)
             except grpc.RpcError as exc:
                 if exc.code() != grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
                     raise rpc_error(exc, f"cannot delete VM {row.name} on node {row.node}") from None
@@ -555,7 +563,8 @@ class Controller:
     async def write_console(self, selector: str, data: bytes) -> int:
         row = self.find_vm(selector)
         try:
-            reply = await self.node_stub(row.node).WriteConsole(node_pb2.WriteConsoleRequest(vm_id=row.id, data=data))
+            reply = await self.node_stub(row.node).WriteConsole(node_pb2.WriteConsoleRequest(vm_id=row.id, data=data),
+                                                                timeout=NODE_CALL_SECONDS)
         except grpc.RpcError as exc:
             raise rpc_error(exc, f"console of VM {row.name}") from None
         return reply.accepted

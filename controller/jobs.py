@@ -27,7 +27,7 @@ import structlog
 from caravan import controller_pb2, node_pb2
 
 from . import errors as E
-from .core import Controller, rpc_error
+from .core import NODE_CALL_SECONDS, Controller, rpc_error
 from .store import JobRow, VmRow
 
 log = structlog.get_logger("controller.jobs")
@@ -163,11 +163,20 @@ class Jobs:
         try:
             reservation = await c.node_stub(dest).Reserve(node_pb2.ReserveRequest(
                 reservation_id=f"mig-{job.id}", memory_bytes=vm.memory, vcpus=1, ttl_seconds=RESERVATION_TTL,
-                purpose=f"migration of {vm.name}"))
+                purpose=f"migration of {vm.name}"), timeout=NODE_CALL_SECONDS)
         except grpc.RpcError as exc:
             raise rpc_error(exc, f"node {dest} cannot take VM {vm.name}") from None
         job.reservation_id = reservation.reservation_id
-        await c.store.put_job(job)
+        try:
+            await c.store.put_job(job)
+        except BaseException:  # no job to own it: the destination's capacity is freed now, not in an hour
+            try:
+                await c.node_stub(dest).Release(node_pb2.ReleaseRequest(reservation_id=job.reservation_id),
+                                                timeout=NODE_CALL_SECONDS)
+            except (grpc.RpcError, E.ControllerError) as exc:
+                log.warning("could not release a reservation", node=dest, reservation=job.reservation_id,
+                            error=str(exc))
+            raise
         self.rows[job.id] = job
         log.info("migration job started", job_id=job.id, vm=vm.name, source=source, destination=dest)
         self._spawn(job, self._run(job, params))
@@ -236,7 +245,8 @@ class Jobs:
             while True:  # until the destination answers (a long outage only delays it: see below)
                 try:
                     finished = await c.node_stub(job.destination).FinishMigration(
-                        node_pb2.FinishMigrationRequest(job_id=job.id, commit=True, vm_id=job.vm_id))
+                        node_pb2.FinishMigrationRequest(job_id=job.id, commit=True, vm_id=job.vm_id),
+                        timeout=NODE_CALL_SECONDS)
                     if finished.downtime_ms:
                         stats.downtime_ms = finished.downtime_ms
                     if finished.HasField("vm") and job.vm_id in c.vms:
@@ -268,7 +278,8 @@ class Jobs:
             for attempt in range(ROLL_FORWARD_ATTEMPTS):
                 try:
                     await c.node_stub(job.source).FinishMigration(  # the downtime: the source learns from it
-                        node_pb2.FinishMigrationRequest(job_id=job.id, commit=True, downtime_ms=stats.downtime_ms))
+                        node_pb2.FinishMigrationRequest(job_id=job.id, commit=True, downtime_ms=stats.downtime_ms),
+                        timeout=NODE_CALL_SECONDS)
                     break
                 except (grpc.RpcError, E.ControllerError):
                     await asyncio.sleep(RETRY_SECONDS)
@@ -306,13 +317,14 @@ class Jobs:
         for node, what in ((job.source, "source"), (job.destination, "destination")):
             try:
                 finished = await c.node_stub(node).FinishMigration(
-                    node_pb2.FinishMigrationRequest(job_id=job.id, commit=False))
+                    node_pb2.FinishMigrationRequest(job_id=job.id, commit=False), timeout=NODE_CALL_SECONDS)
                 if what == "source" and finished.HasField("vm") and job.vm_id in c.vms:
                     await c._record(c.vms[job.vm_id], finished.vm)  # running (or paused) there again
             except (grpc.RpcError, E.ControllerError) as exc:
                 log.warning("could not abort on the " + what, job_id=job.id, node=node, error=str(exc))
         try:
-            await c.node_stub(job.destination).Release(node_pb2.ReleaseRequest(reservation_id=job.reservation_id))
+            await c.node_stub(job.destination).Release(node_pb2.ReleaseRequest(reservation_id=job.reservation_id),
+                                                       timeout=NODE_CALL_SECONDS)
         except (grpc.RpcError, E.ControllerError):
             pass
         # The source's last progress report may be up to half a second old (or

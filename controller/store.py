@@ -138,6 +138,13 @@ class Store:
     # -- the store thread -------------------------------------------------------------
 
     def _open(self) -> None:
+        # A store is never empty once made (the first open writes its header and
+        # schema); an empty file is one cut short, and opening it would start a
+        # controller that knows no VM while the nodes run them.
+        if os.path.exists(self.path) and os.path.getsize(self.path) == 0:
+            raise RuntimeError(f"{self.path} is empty (truncated?): the controller's records of nodes, VMs and "
+                               f"jobs are gone; restore it from a backup, or move it away to start with an empty "
+                               f"store (the nodes' VMs are then unknown to the controller)")
         db = sqlite3.connect(self.path, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
