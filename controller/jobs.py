@@ -285,7 +285,7 @@ class Jobs:
                     await asyncio.sleep(RETRY_SECONDS)
         finally:
             c.in_flight.discard(job.vm_id)
-        job.stats = stats.SerializeToString()
+        job.stats = _lasted(job, stats).SerializeToString()
         await self._save(job, "completed")
         log.info("migration job completed", job_id=job.id, vm=job.vm_name, destination=job.destination,
                  downtime_ms=round(stats.downtime_ms, 2))
@@ -327,13 +327,10 @@ class Jobs:
                                                        timeout=NODE_CALL_SECONDS)
         except (grpc.RpcError, E.ControllerError):
             pass
-        # The source's last progress report may be up to half a second old (or
-        # never came): the job lasted until now.
         stats = node_pb2.MigrationStats()
         if job.stats:
             stats.ParseFromString(job.stats)
-        stats.total_ms = max(stats.total_ms, (time.time() - job.created_at) * 1000)
-        job.stats = stats.SerializeToString()
+        job.stats = _lasted(job, stats).SerializeToString()
         await self._save(job, status, reason)
         log.warning("migration job rolled back", job_id=job.id, vm=job.vm_name, status=status, reason=reason)
 
@@ -402,6 +399,14 @@ class Jobs:
             return (await self.c.refresh_vm(vm)).state not in ("running", "paused")
         except E.ControllerError:
             return False
+
+
+def _lasted(job: JobRow, stats: node_pb2.MigrationStats) -> node_pb2.MigrationStats:
+    """A job's statistics as it ends: its total time runs to now (the source's
+    last report stops at verification, or up to half a second before a
+    failure, or never came), never less than the guest's downtime."""
+    stats.total_ms = max(stats.total_ms, stats.downtime_ms, (time.time() - job.created_at) * 1000)
+    return stats
 
 
 def _moved(node: str, reason: str) -> dict:
