@@ -3,8 +3,9 @@
 Accesses that leave the execution fast path (MMIO, misaligned or page-crossing
 accesses, anything outside RAM) arrive here with a *physical* address. The bus
 dispatches by named address range to RAM, ROM or a device; an address that
-nothing claims raises :class:`BusError`, which the MMU turns into an access
-fault exactly as QEMU's virt board does for unassigned memory.
+nothing claims, or an access of a size the device's registers do not take
+(:class:`Access`), raises :class:`BusError`, which the MMU turns into an
+access fault exactly as QEMU's virt board does.
 """
 
 from __future__ import annotations
