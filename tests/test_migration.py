@@ -132,6 +132,21 @@ def test_cancel_or_failure_before_handover_leaves_the_vm_on_its_source(cluster: 
     # Its total time runs to the cancel, not to the source's last progress report before it.
     assert shown["stats"]["total_ms"] >= lasted * 1000, (shown["stats"]["total_ms"], lasted)  # type: ignore[index]
     assert_running_on(cluster, "stay", "node-1")
+    # A migration watched in the foreground and cancelled by someone else: a failure (1), not
+    # the Ctrl-C code (130) its own cancel gives.
+    watched = subprocess.Popen([*CLI, "migrate", "stay", "node-2", "--max-bandwidth", "4M"], env=cluster.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        cluster.wait(lambda: any(j["status"] == "active" and j["vm_name"] == "stay"  # type: ignore[index]
+                                 for j in cluster.json("job", "list")), what="active")  # type: ignore[union-attr]
+        job = next(j["job_id"] for j in cluster.json("job", "list")  # type: ignore[union-attr,index]
+                   if j["status"] == "active" and j["vm_name"] == "stay")  # type: ignore[index]
+        cluster.run("job", "cancel", job)
+        _, err = watched.communicate(timeout=60)
+    finally:
+        watched.kill()
+    assert watched.returncode == 1 and f"job {job} was cancelled" in err, (watched.returncode, err)
+    assert_running_on(cluster, "stay", "node-1")
     # The destination dies mid-transfer: the job fails, the VM stays.
     job = cluster.run("migrate", "stay", "node-3", "--detach", "--max-bandwidth", "4M").stdout.strip()
     cluster.wait(lambda: cluster.json("job", "show", job)["status"] == "active", what="active")  # type: ignore[index]

@@ -132,16 +132,21 @@ def migrate_command(vm: str, node: str, downtime_ms: int, max_bandwidth: int | N
             else:
                 click.echo(job.job_id)
             return
+        interrupted = False
         try:
             final = watch(client, job, output)
         except (KeyboardInterrupt, signals.Terminated):
+            interrupted = True
             final = cancel_interrupted(client, job, output)
     if output == "json":
         emit_json(message(final))
     else:
         summary(final)
-    if final.status == "cancelled":
-        sys.exit(130)
+    if final.status == "cancelled" and interrupted:
+        sys.exit(130)  # as a shell reports the Ctrl-C that cancelled it
+    if final.status == "cancelled":  # by someone else (caravan job cancel): a failure of this command
+        click.echo(f"job {final.job_id} was cancelled (caravan job cancel); {final.vm_name} stays on {final.source}",
+                   err=True)
     if final.status != "completed":
         sys.exit(1)
 
