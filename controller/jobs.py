@@ -91,9 +91,7 @@ class Jobs:
     def proto(self, job: JobRow) -> controller_pb2.Job:
         params = node_pb2.MigrationParams()
         params.ParseFromString(job.params)
-        stats = node_pb2.MigrationStats()
-        if job.stats:
-            stats.ParseFromString(job.stats)
+        stats = _stats(job)
         stats.status = job.status
         return controller_pb2.Job(job_id=job.id, vm_id=job.vm_id, vm_name=job.vm_name, source=job.source,
                                   destination=job.destination, status=job.status, params=params, stats=stats,
@@ -237,9 +235,7 @@ class Jobs:
         """Resume on the destination, free the source; retry until both answer."""
         c = self.c
         c.in_flight.add(job.vm_id)
-        stats = node_pb2.MigrationStats()
-        if job.stats:
-            stats.ParseFromString(job.stats)
+        stats = _stats(job)
         try:
             attempt = 0
             while True:  # until the destination answers (a long outage only delays it: see below)
@@ -327,10 +323,7 @@ class Jobs:
                                                        timeout=NODE_CALL_SECONDS)
         except (grpc.RpcError, E.ControllerError):
             pass
-        stats = node_pb2.MigrationStats()
-        if job.stats:
-            stats.ParseFromString(job.stats)
-        job.stats = _lasted(job, stats).SerializeToString()
+        job.stats = _lasted(job, _stats(job)).SerializeToString()
         await self._save(job, status, reason)
         log.warning("migration job rolled back", job_id=job.id, vm=job.vm_name, status=status, reason=reason)
 
@@ -399,6 +392,14 @@ class Jobs:
             return (await self.c.refresh_vm(vm)).state not in ("running", "paused")
         except E.ControllerError:
             return False
+
+
+def _stats(job: JobRow) -> node_pb2.MigrationStats:
+    """The job's statistics as last recorded (empty before the source's first report)."""
+    stats = node_pb2.MigrationStats()
+    if job.stats:
+        stats.ParseFromString(job.stats)
+    return stats
 
 
 def _lasted(job: JobRow, stats: node_pb2.MigrationStats) -> node_pb2.MigrationStats:

@@ -54,10 +54,10 @@ class Calls:
         return (grpc.StatusCode.RESOURCE_EXHAUSTED if full else grpc.StatusCode.INTERNAL,
                 f"the service's database failed ({exc})")
 
-    async def _refuse_host_failure(self, context: grpc.aio.ServicerContext, exc: OSError | sqlite3.Error) -> None:
+    def _logged_host_failure(self, exc: OSError | sqlite3.Error) -> tuple[grpc.StatusCode, str]:
         code, message = self.host_failure(exc)
         self.log.error("request failed on the host", code=code.name, error=message)
-        await context.abort(code, message)
+        return code, message
 
     def bind(self, context: grpc.aio.ServicerContext, method: str, request: Any) -> None:
         """Put the call's request id, method and VM into every log line until it ends."""
@@ -81,8 +81,8 @@ class Calls:
                 self.log.info("request refused", code=code.name, error=str(exc))
                 await context.abort(code, str(exc))
             except (OSError, sqlite3.Error) as exc:
-                code = self.host_failure(exc)[0]
-                await self._refuse_host_failure(context, exc)
+                code, message = self._logged_host_failure(exc)
+                await context.abort(code, message)
             finally:
                 servicer.count(fn.__name__, code)
                 structlog.contextvars.clear_contextvars()
@@ -101,8 +101,8 @@ class Calls:
                 code = self.status_for(exc)
                 await context.abort(code, str(exc))
             except (OSError, sqlite3.Error) as exc:
-                code = self.host_failure(exc)[0]
-                await self._refuse_host_failure(context, exc)
+                code, message = self._logged_host_failure(exc)
+                await context.abort(code, message)
             finally:
                 servicer.count(fn.__name__, code)
                 structlog.contextvars.clear_contextvars()
