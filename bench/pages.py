@@ -77,7 +77,7 @@ def main() -> int:
         """Each message is dropped once built, as the node drops it once written
         (keeping them all would time page faults on fresh memory instead)."""
         digest = MemoryDigest(src.u8)
-        encoder = PageEncoder(src.u8, canonical=False, on_pages=digest.update)
+        encoder = PageEncoder(src.u8, canonical=False, on_pages=digest.update, views=True)  # as the node
         for payload in encoder.all_pages():
             message = wire.frames_message(codec.frame_parts(codec.PAGES, payload))
             if keep is not None:
@@ -90,7 +90,7 @@ def main() -> int:
     def destination(msgs: list[bytes], ram: Ram, list_records: bool, with_digest: bool = True) -> None:
         digest = MemoryDigest(ram.u8)
         decoder = PageDecoder(ram, canonical=False, on_pages=digest.update if with_digest else None)
-        frames = codec.FrameDecoder()
+        frames = codec.FrameDecoder(views=codec.PAGE_RECORDS)  # as the node
         for msg in msgs:
             for frame in frames.feed(wire.parse(msg)[1]):
                 (decoder.apply_list if list_records else decoder.apply)(frame.payload)

@@ -75,7 +75,7 @@ class Sink(node_pb2_grpc.NodeServiceServicer):
         if mode == "apply":
             digest = MemoryDigest(ram.u8)
             pages = PageDecoder(ram, canonical=False, on_pages=digest.update)
-            frames = codec.FrameDecoder()
+            frames = codec.FrameDecoder(views=codec.PAGE_RECORDS)  # as node.migration.driver
             windows = ram.npages // WINDOW
             applied = 0
         async for raw in it:
@@ -172,7 +172,7 @@ def stream(certs: str, total: int = 1024 * MIB, sender: str = "same", receiver: 
                 else:
                     ram = memory.u8  # type: ignore[attr-defined]
                     digest = MemoryDigest(ram)
-                    encoder = PageEncoder(ram, canonical=False, on_pages=digest.update)
+                    encoder = PageEncoder(ram, canonical=False, on_pages=digest.update, views=True)
                     batch = Batch()
 
                     async def send() -> int:

@@ -50,6 +50,7 @@ ROUND = 11      # a pre-copy round starts: {"round": k}
 FINAL = 12      # stop-and-copy is complete: digest, spot checks, pause time
 ABORT = 13      # the sender gives up: {"reason": ...}
 PAGE_LIST = 14  # scattered guest pages, by number: see vmstate.pages
+PAGE_RECORDS = frozenset((PAGES, PAGE_LIST))
 
 KIND_NAMES = {
     HEADER: "header", BEGIN: "begin", STATE: "state", PAGES: "pages", DISK: "disk",
@@ -89,22 +90,32 @@ def _bin_header(n: int) -> bytes:
     return b"\xc6" + n.to_bytes(4, "big")
 
 
-def frame_parts(kind: int, payload: dict[str, Any]) -> list[bytes]:
+def _big(value: Any) -> bool:
+    """A byte string (or a byte view: guest memory sent without a copy) long
+    enough to be passed through rather than packed."""
+    if isinstance(value, bytes):
+        return len(value) >= BIG
+    return (isinstance(value, memoryview) and value.itemsize == 1 and value.ndim == 1 and value.contiguous
+            and value.nbytes >= BIG)
+
+
+def frame_parts(kind: int, payload: dict[str, Any]) -> list[bytes | memoryview]:
     """A frame as a list of byte strings to write one after another; large
-    byte values of the payload are included as they are, not copied. The
-    result is byte-for-byte what :func:`encode_frame` returns.
+    byte values of the payload (``bytes``, or byte views such as guest
+    memory) are included as they are, not copied. The result is
+    byte-for-byte what :func:`encode_frame` returns.
 
     Runs of small entries are packed with one call (a migration's last round
     encodes hundreds of records while the guest waits; per-value ``packb``
     calls were half of that time)."""
     pack = msgpack.Packer(use_bin_type=True).pack  # one per call: snapshot saves encode in threads
-    parts: list[bytes] = [b""]
+    parts: list[bytes | memoryview] = [b""]
     head = bytearray(b"\x92")
     head += pack(kind)
     head += _map_header(len(payload))
     small: dict[str, Any] = {}
     for key, value in payload.items():
-        if isinstance(value, bytes) and len(value) >= BIG:
+        if _big(value):
             if small:
                 head += pack(small)[len(_map_header(len(small))):]
                 small = {}
@@ -162,18 +173,19 @@ def _type_table() -> list[tuple[int, Any, int, int]]:
 _TYPES = _type_table()
 
 
-def objects_within(body: bytes | memoryview, limit: int = MAX_OBJECTS) -> bool:
-    """Whether the msgpack ``body`` holds at most ``limit`` objects, counted
-    without decoding anything: a walk over the type bytes that skips the
-    contents of strings, byte strings and extensions, and stops as soon as the
+def _walk(body: bytes | memoryview, pos: int, limit: int) -> tuple[int, bool]:
+    """Walk the msgpack object at ``pos`` over its type bytes, skipping the
+    contents of strings, byte strings and extensions: ``(where it ends,
+    whether it holds at most limit objects)``. The walk stops as soon as the
     objects read plus those announced by container headers exceed ``limit``
-    (so at most ``limit`` steps). A malformed body is left to the decoder."""
-    pos, end = 0, len(body)
+    (so at most ``limit`` steps); an object cut short ends at the end of
+    ``body`` (the decoder then says what is wrong with it)."""
+    end = len(body)
     left = total = 1  # objects announced and not read yet; objects read or announced
     try:
         while left:
             if pos >= end:
-                return True
+                return end, True
             size, read, per, announced = _TYPES[body[pos]]
             if read is not None:
                 n = read(body, pos + 1)[0]
@@ -186,19 +198,76 @@ def objects_within(body: bytes | memoryview, limit: int = MAX_OBJECTS) -> bool:
             if announced:
                 total += announced
                 if total > limit:
-                    return False
+                    return pos, False
     except struct.error:  # a length field cut short
-        return True
-    return True
+        return end, True
+    return pos, True
 
 
-def decode_body(body: bytes | memoryview) -> tuple[int, dict[str, Any]]:
+def objects_within(body: bytes | memoryview, limit: int = MAX_OBJECTS) -> bool:
+    """Whether the msgpack ``body`` holds at most ``limit`` objects, counted
+    without decoding anything (see :func:`_walk`). A malformed body is left
+    to the decoder."""
+    return _walk(body, 0, limit)[1]
+
+
+_UNPACK = {"raw": False, "strict_map_key": True, "max_bin_len": MAX_FRAME, "max_str_len": 1 << 20,
+           "max_array_len": 1 << 16, "max_map_len": 1 << 16}
+_BIN = {0xc4: (2, _U8), 0xc5: (3, _U16), 0xc6: (5, _U32)}  # bin 8/16/32: header bytes, length reader
+
+
+def _decode_viewing(body: memoryview) -> tuple[int, dict[str, Any]] | None:
+    """``[kind, payload]`` with the payload's long byte strings as views of
+    ``body`` instead of copies; None when the body is not of the shape
+    :func:`frame_parts` writes (a small kind, a map with short string keys),
+    or is malformed: :func:`decode_body` then decodes it, or says why not."""
+    try:
+        if body[0] != 0x92 or body[1] > 0x7F:
+            return None
+        kind, head = body[1], body[2]
+        if 0x80 <= head <= 0x8F:
+            count, pos = head & 0x0F, 3
+        elif head == 0xDE:
+            count, pos = _U16(body, 3)[0], 5
+        else:
+            return None
+        payload: dict[str, Any] = {}
+        for _ in range(count):
+            head = body[pos]
+            if not 0xA0 <= head <= 0xBF:  # keys are fixstr
+                return None
+            start, pos = pos + 1, pos + 1 + (head & 0x1F)
+            key = str(body[start:pos], "utf-8")
+            head = body[pos]
+            if head in _BIN:
+                size, read = _BIN[head]
+                start = pos + size
+                pos = start + read(body, pos + 1)[0]
+                payload[key] = body[start:pos] if pos - start >= BIG else bytes(body[start:pos])
+            else:
+                start = pos
+                pos, small = _walk(body, pos, MAX_OBJECTS)
+                if not small:
+                    return None
+                payload[key] = msgpack.unpackb(body[start:pos], **_UNPACK)
+        return (kind, payload) if pos == len(body) else None
+    except Exception:  # malformed in some way: decode_body says how
+        return None
+
+
+def decode_body(body: bytes | memoryview, views: bool = False) -> tuple[int, dict[str, Any]]:
+    """``[kind, payload]`` from a frame's body. ``views``: the payload's long
+    byte strings may be read-only views of ``body`` (which must then never
+    change: a view of ``bytes``) rather than copies."""
     # A body no longer than the limit cannot hold more objects (each takes a byte or more).
     if len(body) > MAX_OBJECTS and not objects_within(body, MAX_OBJECTS):
         raise LimitError(f"a record of {len(body)} bytes holds more than {MAX_OBJECTS} msgpack objects")
+    if views and len(body) > BIG:
+        decoded = _decode_viewing(body if isinstance(body, memoryview) else memoryview(body))
+        if decoded is not None:
+            return decoded
     try:
-        value = msgpack.unpackb(body, raw=False, strict_map_key=True, max_bin_len=MAX_FRAME,
-                                max_str_len=1 << 20, max_array_len=1 << 16, max_map_len=1 << 16)
+        value = msgpack.unpackb(body, **_UNPACK)
     except Exception as exc:  # msgpack raises several unrelated types
         raise FormatError(f"undecodable record body ({type(exc).__name__})") from None
     if (not isinstance(value, list) or len(value) != 2 or not isinstance(value[0], int)
@@ -210,10 +279,14 @@ def decode_body(body: bytes | memoryview) -> tuple[int, dict[str, Any]]:
 class FrameDecoder:
     """Incremental frame reader."""
 
-    def __init__(self, max_frame: int = MAX_FRAME, start: int = 0) -> None:
+    def __init__(self, max_frame: int = MAX_FRAME, start: int = 0, views: frozenset[int] = frozenset()) -> None:
         """``start``: the offset of the first byte fed, for error messages and
-        :attr:`frame_end` (a file's frames start after its preamble)."""
+        :attr:`frame_end` (a file's frames start after its preamble).
+        ``views``: the kinds of record whose long byte strings are returned as
+        read-only views rather than copies (a migration destination's page
+        records: their data is copied once, into guest memory)."""
         self.max_frame = max_frame
+        self.views = views
         self._buf = bytearray()
         self.offset = start     # stream offset of the start of the buffer
         self.frame_end = start  # stream offset just after the last frame yielded
@@ -252,7 +325,7 @@ class FrameDecoder:
                 if crc32(body) != crc:
                     raise ChecksumError(f"record at byte {self.offset + pos} is corrupt (crc32 mismatch)")
                 try:
-                    kind, payload = decode_body(body)
+                    kind, payload = decode_body(body, len(body) > 1 and body[1] in self.views)
                 except VmstateError as exc:
                     raise type(exc)(f"record at byte {self.offset + pos}: {exc}") from None
                 pos = end

@@ -96,9 +96,14 @@ class PageEncoder:
     """Turns pages of a RAM buffer into PAGES (and PAGE_LIST) payloads."""
 
     def __init__(self, memory: memoryview, compress: bool = False, level: int = 1,
-                 canonical: bool = True, on_pages: OnPages | None = None) -> None:
+                 canonical: bool = True, on_pages: OnPages | None = None, views: bool = False) -> None:
+        """``views``: a window whose every page holds data is passed on as a
+        view of ``memory`` rather than a copy — for a caller that has used
+        the payload (framed and joined it) before memory can change, as the
+        migration source does between two writes."""
         self.memory = memory
         self.on_pages = on_pages
+        self.views = views
         self.canonical = canonical  # keep the canonical digest (snapshot files need it)
         self.compressor = zstandard.ZstdCompressor(level=level) if compress else None
         self.data_pages = 0
@@ -108,7 +113,7 @@ class PageEncoder:
         # Canonical digest of what all_pages() described (see memory_digest).
         self.digest = hashlib.sha256()
 
-    def _payload(self, first: int, data: list[int], zero: list[int], blob: bytes,
+    def _payload(self, first: int, data: list[int], zero: list[int], blob: bytes | memoryview,
                  digest: bool = False) -> dict[str, Any]:
         """``blob``: the data pages' contents, concatenated (the callers have
         already copied them out of guest memory, once)."""
@@ -120,7 +125,7 @@ class PageEncoder:
         return self._seal(payload, first, data, zero, blob)
 
     def _seal(self, payload: dict[str, Any], first: int, data: list[int], zero: list[int],
-              blob: bytes) -> dict[str, Any]:
+              blob: bytes | memoryview) -> dict[str, Any]:
         """Count the record, tell ``on_pages`` and add its (compressed) data."""
         self.data_pages += len(data)
         self.zero_pages += len(zero)
@@ -151,7 +156,8 @@ class PageEncoder:
             if count == WINDOW:
                 view = mem[start:start + WINDOW_BYTES]
                 if _no_zero_page(view):  # every page holds data: no scan for zeros
-                    yield self._payload(base + first, _ALL, [], view.tobytes(), digest=True)
+                    yield self._payload(base + first, _ALL, [], view if self.views else view.tobytes(),
+                                        digest=True)
                     continue
             window = mem[start:start + count * PAGE_SIZE].tobytes()
             if window == (ZERO_WINDOW if count == WINDOW else bytes(count * PAGE_SIZE)):
@@ -201,7 +207,7 @@ def _u32(numbers: list[int]) -> bytes:
 
 
 def _from_u32(raw: Any, what: str) -> list[int]:
-    if not isinstance(raw, bytes) or len(raw) % 4:
+    if not isinstance(raw, (bytes, memoryview)) or len(raw) % 4:
         raise FormatError(f"malformed page list record ({what})")
     packed = array("I")
     packed.frombytes(raw)
@@ -211,7 +217,8 @@ def _from_u32(raw: Any, what: str) -> list[int]:
 
 
 class PageDecoder:
-    """Validates PAGES (and PAGE_LIST) payloads and writes them into a RAM object, keeping the
+    """Validates PAGES (and PAGE_LIST) payloads and writes them into a RAM object (their
+    byte strings may be ``bytes`` or byte views: see ``codec.FrameDecoder(views=...)``), keeping the
     digest of what it applied (equal to the encoder's canonical digest when the
     records came from :meth:`PageEncoder.all_pages`)."""
 
@@ -230,7 +237,7 @@ class PageDecoder:
         data = _from_u32(payload.get("pages"), "pages")
         zero = _from_u32(payload.get("zero"), "zero")
         blob = payload.get("data")
-        if not isinstance(blob, bytes):
+        if not isinstance(blob, (bytes, memoryview)):
             raise FormatError("malformed page list record (data)")
         if len(data) + len(zero) > MAX_LIST:
             raise LimitError(f"a page list record names {len(data) + len(zero)} pages (limit {MAX_LIST})")
@@ -250,7 +257,7 @@ class PageDecoder:
         if (not isinstance(first, int) or first < 0 or first % WINDOW
                 or not isinstance(data_map, bytes) or len(data_map) != _MAP_BYTES
                 or not isinstance(zero_map, bytes) or len(zero_map) != _MAP_BYTES
-                or not isinstance(blob, bytes)):
+                or not isinstance(blob, (bytes, memoryview))):
             raise FormatError("malformed pages record")
         if first >= self.npages:
             raise LimitError(f"a pages record starts at page {first}, beyond the guest's {self.npages} pages")

@@ -23,6 +23,7 @@ O(RAM size).
 
 from __future__ import annotations
 
+import gc
 import mmap
 from typing import Callable
 
@@ -148,7 +149,13 @@ class Ram:
         """Give the memory back to the host."""
         self.release_views()
         if isinstance(self.data, mmap.mmap):
-            self.data.close()
+            try:
+                self.data.close()
+            except BufferError:
+                # A view of guest memory is still alive. Where it is only held by a garbage
+                # cycle (an exception's traceback and the frames in it), collecting frees it.
+                gc.collect()
+                self.data.close()
 
     # -- the store hook ------------------------------------------------------
 

@@ -318,6 +318,8 @@ class Migrations:
             msg = wire.first_message(request.job_id, request.reservation_id, self.hv.config.name, frames)
         else:
             msg = wire.frames_message(frames)
+        size = sum(len(f) for f in frames)
+        frames.clear()  # round 0's pages are views of guest memory: none is kept while the guest runs
         out.waiting_since = time.monotonic()
         try:
             await out.call.write(msg)
@@ -326,7 +328,7 @@ class Migrations:
             raise MigrationAborted(f"destination: the stream ended ({details})") from None
         finally:
             out.waiting_since = 0.0
-        out.sent_bytes += sum(len(f) for f in frames)
+        out.sent_bytes += size
 
     @staticmethod
     async def _read(out: Outgoing) -> Any:
@@ -378,8 +380,10 @@ class Migrations:
         sm.begin()
         out.setup_ms = (time.monotonic() - out.started) * 1000
         yield out.stats()
+        # Round 0's full windows are framed straight from guest memory (views=True): each
+        # message is joined before the next await, that is before the guest runs again.
         encoder = PageEncoder(ram.u8, compress=params.compress == "zstd", canonical=False,
-                              on_pages=out.account_pages)
+                              on_pages=out.account_pages, views=True)
         zstd = zstandard.ZstdCompressor(level=1) if params.compress == "zstd" else None
         pending: list[int] | None = None
         pending_disk: list[int] | None = None
@@ -507,6 +511,7 @@ class Migrations:
         else:  # the pages dirtied since, scattered: by number
             kind, source = codec.PAGE_LIST, encoder.page_list(pages)
         data_before, zero_before = encoder.data_pages, encoder.zero_pages
+        payload: dict[str, Any] = {}
         try:
             for payload in source:
                 batch.add(kind, payload)
@@ -518,11 +523,17 @@ class Migrations:
                     if time.monotonic() >= progress_at:
                         progress_at = time.monotonic() + PROGRESS_SECONDS
                         yield out.stats()
+        except BaseException:
+            batch.take()  # round 0's pages in it are views of guest memory (below)
+            raise
         finally:
-            # A round that ends early (an abort) drops the encoder's view of guest memory now:
-            # a view left in a suspended generator kept the VM's memory from being unmapped
-            # ("cannot close exported pointers exist" on the next stop or rm).
+            # A round that ends early (an abort) drops its views of guest memory now — the
+            # encoder's, and round 0's pages (views too: PageEncoder(views=True)) in the last
+            # payload and the batch: one left in a suspended generator, or in this frame as the
+            # abort's traceback keeps it, kept the VM's memory from being unmapped ("cannot
+            # close exported pointers exist" on the next stop or rm).
             source.close()
+            payload = {}
         # The next round's marker ends this one: the destination acknowledges it
         # once it has applied every page before it. Until then the round is not
         # over (the guest keeps running): the round's time and bandwidth are the
@@ -792,7 +803,8 @@ class Incoming:
         self.job_id = job_id
         self.reservation_id = reservation_id
         self.source = source
-        self.decoder = codec.FrameDecoder()
+        # Page data is copied once, from the message into guest memory.
+        self.decoder = codec.FrameDecoder(views=codec.PAGE_RECORDS)
         self.machine_sm = DestinationMachine(self)
         self.vm_id = ""
         self.machine: Machine | None = None
