@@ -75,7 +75,7 @@ class Sink(node_pb2_grpc.NodeServiceServicer):
         if mode == "apply":
             digest = MemoryDigest(ram.u8)
             pages = PageDecoder(ram, canonical=False, on_pages=digest.update)
-            frames = codec.FrameDecoder(views=codec.PAGE_RECORDS)  # as node.migration.driver
+            frames = codec.FrameDecoder(views=codec.PAGE_RECORDS, unchecked=codec.PAGE_RECORDS)  # as the node
             windows = ram.npages // WINDOW
             applied = 0
         async for raw in it:

@@ -16,7 +16,7 @@ from node.migration.source import (HANDOVER_SECONDS, IllegalTransition, Next, Pa
                                    SourceMachine)
 from support import guest
 from vmstate import codec
-from vmstate.pages import FULL_WINDOW, PAGE_SIZE, PageDecoder, PageEncoder
+from vmstate.pages import FULL_WINDOW, PAGE_SIZE, WINDOW, PageDecoder, PageEncoder
 
 MIB = 1 << 20
 
@@ -244,9 +244,16 @@ def stream_of(machine: Machine, tamper: str = "") -> list[codec.Frame]:
     frames = [codec.encode_frame(codec.HEADER, {"migration": MIGRATION_VERSION, "machine": machine.config_state()})]
     frames.append(codec.encode_frame(codec.ROUND, {"round": 0}))
     sent = MemoryDigest(machine.ram.u8)
-    enc = PageEncoder(machine.ram.u8, canonical=False, on_pages=sent.update)
-    for payload in enc.all_pages():
-        frames.append(codec.encode_frame(codec.PAGES, payload))
+    enc = PageEncoder(machine.ram.u8, canonical=False, on_pages=sent.update, views=True)
+    for n, payload in enumerate(enc.all_pages()):
+        if n == 0 and tamper == "page data":  # a byte changed in transit
+            data = bytearray(payload["data"])
+            data[len(data) // 2] ^= 0x40
+            payload["data"] = bytes(data)
+        if n == 0 and tamper == "page place":  # the window's number changed in transit
+            payload["first"] += WINDOW
+        # As the node sends them: straight from guest memory, without a crc32 (the digest checks).
+        frames.append(b"".join(codec.frame_parts(codec.PAGES, payload, checksum=False)))
     frames.append(codec.encode_frame(codec.STATE, {"name": "hart", "state": machine.hart.to_state()}))
     for name, state in machine.device_states().items():
         frames.append(codec.encode_frame(codec.STATE, {"name": f"device:{name}", "state": state}))
@@ -257,7 +264,7 @@ def stream_of(machine: Machine, tamper: str = "") -> list[codec.Frame]:
         spot ^= 1
     frames.append(codec.encode_frame(codec.FINAL, {"digest": digest, "spot": [[spot_chunk, spot.to_bytes(16, "little")]],
                                                    "paused_at": 0.0}))
-    return list(codec.FrameDecoder().feed(b"".join(frames)))
+    return list(codec.FrameDecoder(views=codec.PAGE_RECORDS, unchecked=codec.PAGE_RECORDS).feed(b"".join(frames)))
 
 
 def running_machine() -> Machine:
@@ -285,7 +292,8 @@ def test_destination_builds_an_identical_vm_from_frames() -> None:
     assert out_a == out_b and copy.exit_code == src.exit_code == 0
 
 
-@pytest.mark.parametrize("tamper,message", [("digest", "digest mismatch"), ("spot", "differs from the source")])
+@pytest.mark.parametrize("tamper,message", [("digest", "digest mismatch"), ("spot", "differs from the source"),
+                                            ("page data", "digest mismatch"), ("page place", "digest mismatch")])
 def test_destination_refuses_state_that_does_not_verify(tamper: str, message: str) -> None:
     dm = DestinationMachine(Built())
     frames = stream_of(running_machine(), tamper)

@@ -1,7 +1,8 @@
-"""Round 0 without copies: guest pages framed straight from guest memory at
-the source, and page records read as views of the received message at the
-destination (vmstate.codec, vmstate.pages), with every check of the copying
-path kept: the same bytes on the wire, the same payloads, the same refusals."""
+"""Round 0's page records as a migration stream carries them: framed
+straight from guest memory at the source, read as views of the received
+message at the destination, and without a crc32 (the memory digest verifies
+them: FORMAT.md), with every other check of the copying, checksummed path
+kept: the same bytes on the wire, the same payloads, the same refusals."""
 
 from __future__ import annotations
 
@@ -167,3 +168,38 @@ def test_closing_memory_collects_a_view_only_a_garbage_cycle_holds() -> None:
         kept.data.close()
     finally:
         gc.enable()
+
+
+def test_page_records_of_a_migration_stream_go_without_a_crc32_and_nothing_else_does() -> None:
+    page = {"first": 0, "data_map": b"\xff" * 32, "zero_map": bytes(32), "data": os.urandom(WINDOW_BYTES)}
+    checked = codec.encode_frame(codec.PAGES, page)
+    unchecked = b"".join(codec.frame_parts(codec.PAGES, page, checksum=False))
+    assert unchecked[8:] == checked[8:] and struct.unpack_from("<II", unchecked) == (len(checked) - 8, 0)
+    stream = codec.FrameDecoder(views=codec.PAGE_RECORDS, unchecked=codec.PAGE_RECORDS)
+    wrong = unchecked[:4] + b"\x01\x02\x03\x04" + unchecked[8:]
+    for message in (checked, unchecked, wrong):  # whatever the field holds: not checked
+        assert bytes(list(stream.feed(message))[0].payload["data"]) == page["data"]
+    # A snapshot file's reader checks every frame.
+    with pytest.raises(codec.ChecksumError, match="crc32 mismatch"):
+        list(codec.FrameDecoder().feed(unchecked))
+    # Every other record of the stream is checked, and so is a body whose kind is only disguised.
+    others = [b"".join(codec.frame_parts(kind, payload, checksum=False)) for kind, payload in (
+        (codec.ROUND, {"round": 1}), (codec.STATE, {"name": "hart", "state": {"pc": 1}}),
+        (codec.CONSOLE, {"start": 0, "data": bytes(5000)}))]
+    disguised = b"\x93\x04\x81\xa1x\x01\xc0"
+    others.append(struct.pack("<II", len(disguised), 0) + disguised)
+    for message in others:
+        with pytest.raises(codec.ChecksumError, match="crc32 mismatch"):
+            list(codec.FrameDecoder(views=codec.PAGE_RECORDS, unchecked=codec.PAGE_RECORDS).feed(message))
+
+
+def test_an_unchecked_page_record_is_decoded_as_carefully() -> None:
+    """No crc32 does not mean no checks: a malformed or oversized body is refused as before."""
+    stream = codec.FrameDecoder(views=codec.PAGE_RECORDS, unchecked=codec.PAGE_RECORDS)
+    body = MALFORMED["bytes after the payload"]
+    with pytest.raises(codec.FormatError, match="undecodable record body"):
+        list(stream.feed(struct.pack("<II", len(body), 0) + body))
+    many = b"\x92\x04\x81\xa1x\xdd" + struct.pack(">I", 70000) + b"\xc0" * 70000
+    with pytest.raises(codec.LimitError, match="more than 65536 msgpack objects"):
+        list(codec.FrameDecoder(views=codec.PAGE_RECORDS, unchecked=codec.PAGE_RECORDS).feed(
+            struct.pack("<II", len(many), 0) + many))

@@ -99,11 +99,13 @@ def _big(value: Any) -> bool:
             and value.nbytes >= BIG)
 
 
-def frame_parts(kind: int, payload: dict[str, Any]) -> list[bytes | memoryview]:
+def frame_parts(kind: int, payload: dict[str, Any], checksum: bool = True) -> list[bytes | memoryview]:
     """A frame as a list of byte strings to write one after another; large
     byte values of the payload (``bytes``, or byte views such as guest
     memory) are included as they are, not copied. The result is
-    byte-for-byte what :func:`encode_frame` returns.
+    byte-for-byte what :func:`encode_frame` returns. ``checksum=False``
+    writes 0 for the crc32, for a reader that does not check it (a
+    migration stream's page records: FORMAT.md).
 
     Runs of small entries are packed with one call (a migration's last round
     encodes hundreds of records while the guest waits; per-value ``packb``
@@ -133,7 +135,7 @@ def frame_parts(kind: int, payload: dict[str, Any]) -> list[bytes | memoryview]:
     if length > MAX_FRAME:
         raise LimitError(f"a {KIND_NAMES.get(kind, kind)} record of {length} bytes exceeds the frame limit")
     crc = 0
-    for part in parts:
+    for part in parts if checksum else ():
         crc = crc32(part, crc)
     parts[0] = FRAME_PREFIX.pack(length, crc)
     return parts
@@ -279,14 +281,19 @@ def decode_body(body: bytes | memoryview, views: bool = False) -> tuple[int, dic
 class FrameDecoder:
     """Incremental frame reader."""
 
-    def __init__(self, max_frame: int = MAX_FRAME, start: int = 0, views: frozenset[int] = frozenset()) -> None:
+    def __init__(self, max_frame: int = MAX_FRAME, start: int = 0, views: frozenset[int] = frozenset(),
+                 unchecked: frozenset[int] = frozenset()) -> None:
         """``start``: the offset of the first byte fed, for error messages and
         :attr:`frame_end` (a file's frames start after its preamble).
         ``views``: the kinds of record whose long byte strings are returned as
         read-only views rather than copies (a migration destination's page
-        records: their data is copied once, into guest memory)."""
+        records: their data is copied once, into guest memory).
+        ``unchecked``: the kinds of record whose crc32 is not checked (a
+        migration stream's page records, verified end to end by the memory
+        digest instead: FORMAT.md). Their bodies are decoded as carefully."""
         self.max_frame = max_frame
         self.views = views
+        self.unchecked = unchecked
         self._buf = bytearray()
         self.offset = start     # stream offset of the start of the buffer
         self.frame_end = start  # stream offset just after the last frame yielded
@@ -322,10 +329,12 @@ class FrameDecoder:
                 else:
                     with memoryview(buf) as view:
                         body = bytes(view[pos + FRAME_PREFIX.size:end])
-                if crc32(body) != crc:
+                # The kind, if the body is [kind, payload] as the encoder writes it (decode_body checks).
+                hint = body[1] if len(body) > 1 and body[0] == 0x92 else -1
+                if hint not in self.unchecked and crc32(body) != crc:
                     raise ChecksumError(f"record at byte {self.offset + pos} is corrupt (crc32 mismatch)")
                 try:
-                    kind, payload = decode_body(body, len(body) > 1 and body[1] in self.views)
+                    kind, payload = decode_body(body, hint in self.views)
                 except VmstateError as exc:
                     raise type(exc)(f"record at byte {self.offset + pos}: {exc}") from None
                 pos = end

@@ -29,7 +29,9 @@ from vmstate.codec import Frame
 # it (the source waits for that before it pauses the guest).
 # 3: the boot segments follow the header as BOOT records (vmstate.bootrecords:
 # any size, in pieces), which the header counts (``boot_records``).
-MIGRATION_VERSION = 3
+# 4: PAGES and PAGE_LIST records carry crc32 0 and are not checked on arrival: the
+# memory digest verifies their contents end to end (FORMAT.md "Migration streams").
+MIGRATION_VERSION = 4
 MAX_BOOT_RECORDS = 4096
 
 

@@ -96,7 +96,8 @@ class Batch:
         self.size = 0
 
     def add(self, kind: int, payload: dict[str, Any]) -> None:
-        parts = codec.frame_parts(kind, payload)
+        # Page records go without a crc32: the memory digest verifies them (MIGRATION_VERSION 4).
+        parts = codec.frame_parts(kind, payload, checksum=kind not in codec.PAGE_RECORDS)
         self.parts.extend(parts)
         self.size += sum(len(p) for p in parts)
 
@@ -803,8 +804,9 @@ class Incoming:
         self.job_id = job_id
         self.reservation_id = reservation_id
         self.source = source
-        # Page data is copied once, from the message into guest memory.
-        self.decoder = codec.FrameDecoder(views=codec.PAGE_RECORDS)
+        # Page data is copied once, from the message into guest memory, and is checked by
+        # the memory digest, not by a crc32 (MIGRATION_VERSION 4).
+        self.decoder = codec.FrameDecoder(views=codec.PAGE_RECORDS, unchecked=codec.PAGE_RECORDS)
         self.machine_sm = DestinationMachine(self)
         self.vm_id = ""
         self.machine: Machine | None = None
