@@ -39,7 +39,7 @@ downtime stands far out from its workload's others it keeps the node and
 controller logs in a directory it names, for finding the cause afterwards.
 
 Dirty rates: ``low`` spins 200 iterations between writes, ``high`` none.
-Writes JSON (--json) and a PNG of pages sent per round (--plot; needs matplotlib).
+Writes JSON (--json) and a PNG of pages sent per round (--plot; needs matplotlib: pip install -e '.[bench]').
 """
 
 from __future__ import annotations
@@ -352,7 +352,7 @@ def plot(results: list[dict], path: str) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print(f"(no plot: matplotlib is not installed; pip install matplotlib to write {path})")
+        print(f"(no plot: matplotlib is not installed; pip install -e '.[bench]' to write {path})")
         return
     fig, ax = plt.subplots(figsize=(9, 5))
     for r in results:
@@ -361,6 +361,7 @@ def plot(results: list[dict], path: str) -> None:
             ax.plot(range(len(run["pages_per_round"])), run["pages_per_round"], marker="o",
                     label=f"{format_size(r['memory'])} {r['rate']}")
     ax.set_yscale("log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # rounds are whole
     ax.set_xlabel("round")
     ax.set_ylabel("pages sent")
     ax.set_title("Caravan pre-copy: pages sent per round (first migration of each workload)")
