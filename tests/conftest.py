@@ -5,6 +5,7 @@ test process exits."""
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,13 @@ from clusters import Cluster
 # through `caravan cluster up`) inherits this and stops gracefully once this
 # process is gone, even when it is killed outright and no teardown runs.
 os.environ["CARAVAN_EXIT_WITH"] = str(os.getpid())
+
+# The Ctrl-C tests send SIGINT to this process and to the CLIs it starts. A
+# shell that runs the suite in the background (`.ci/run &`) hands it SIGINT
+# ignored, which Python and every child would keep: the tests would see no
+# Ctrl-C at all. They need the interactive default, so it is put back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_addoption(parser):  # type: ignore[no-untyped-def]
