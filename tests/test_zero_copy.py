@@ -27,7 +27,7 @@ def _plain(value: object) -> object:
 
 
 def _memory() -> Ram:
-    """Three windows: all data; data with a zero page and a sparse tail; zeros."""
+    """Four windows: all data; half data, with a zero page among it; all zeros; one page of data."""
     ram = Ram(4 * WINDOW_BYTES)
     ram.write_bytes(0, os.urandom(WINDOW_BYTES))
     ram.write_bytes(WINDOW_BYTES, os.urandom(WINDOW_BYTES // 2))
