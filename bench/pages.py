@@ -79,7 +79,7 @@ def main() -> int:
         digest = MemoryDigest(src.u8)
         encoder = PageEncoder(src.u8, canonical=False, on_pages=digest.update, views=True)  # as the node
         for payload in encoder.all_pages():
-            message = wire.frames_message(codec.frame_parts(codec.PAGES, payload, checksum=False))  # as the node
+            message = wire.frames_message(wire.frame_parts(codec.PAGES, payload))
             if keep is not None:
                 keep.append(message)
 
@@ -90,7 +90,7 @@ def main() -> int:
     def destination(msgs: list[bytes], ram: Ram, list_records: bool, with_digest: bool = True) -> None:
         digest = MemoryDigest(ram.u8)
         decoder = PageDecoder(ram, canonical=False, on_pages=digest.update if with_digest else None)
-        frames = codec.FrameDecoder(views=codec.PAGE_RECORDS, unchecked=codec.PAGE_RECORDS)  # as the node
+        frames = wire.frame_decoder()
         for msg in msgs:
             for frame in frames.feed(wire.parse(msg)[1]):
                 (decoder.apply_list if list_records else decoder.apply)(frame.payload)
@@ -104,7 +104,7 @@ def main() -> int:
     def source_list(with_digest: bool) -> list[bytes]:
         digest = MemoryDigest(src.u8)
         encoder = PageEncoder(src.u8, canonical=False, on_pages=digest.update if with_digest else None)
-        return [wire.frames_message(codec.frame_parts(codec.PAGE_LIST, p, checksum=False)) for p in encoder.page_list(pages)]
+        return [wire.frames_message(wire.frame_parts(codec.PAGE_LIST, p)) for p in encoder.page_list(pages)]
 
     sparse = source_list(False)
     for with_digest in (False, True):

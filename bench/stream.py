@@ -65,7 +65,6 @@ if mode == "apply":
     from node.machine import hostmem
     from node.machine.memory import Ram
     from node.migration.digest import MemoryDigest
-    from vmstate import codec
     from vmstate.pages import WINDOW, PageDecoder
     ram = Ram(int(memory))
     hostmem.populate(ram.data, 0, ram.size)  # as Incoming.prepare() commits it before round 0
@@ -75,7 +74,7 @@ class Sink(node_pb2_grpc.NodeServiceServicer):
         if mode == "apply":
             digest = MemoryDigest(ram.u8)
             pages = PageDecoder(ram, canonical=False, on_pages=digest.update)
-            frames = codec.FrameDecoder(views=codec.PAGE_RECORDS, unchecked=codec.PAGE_RECORDS)  # as the node
+            frames = wire.frame_decoder()
             windows = ram.npages // WINDOW
             applied = 0
         async for raw in it:

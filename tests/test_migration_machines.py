@@ -10,6 +10,7 @@ import pytest
 
 from node.machine.machine import Machine, MachineConfig, StopReason
 from node.migration.destination import DestinationMachine, Phase as DPhase, ProtocolError
+from node.migration import wire
 from node.migration.destination import MIGRATION_VERSION
 from node.migration.digest import CHUNK_PAGES, CHUNK_SIZE, MemoryDigest, chunk_hash, digest_of
 from node.migration.source import (HANDOVER_SECONDS, IllegalTransition, Next, Params, Phase, Round,
@@ -253,7 +254,7 @@ def stream_of(machine: Machine, tamper: str = "") -> list[codec.Frame]:
         if n == 0 and tamper == "page place":  # the window's number changed in transit
             payload["first"] += WINDOW
         # As the node sends them: straight from guest memory, without a crc32 (the digest checks).
-        frames.append(b"".join(codec.frame_parts(codec.PAGES, payload, checksum=False)))
+        frames.append(b"".join(wire.frame_parts(codec.PAGES, payload)))
     frames.append(codec.encode_frame(codec.STATE, {"name": "hart", "state": machine.hart.to_state()}))
     for name, state in machine.device_states().items():
         frames.append(codec.encode_frame(codec.STATE, {"name": f"device:{name}", "state": state}))
@@ -264,7 +265,7 @@ def stream_of(machine: Machine, tamper: str = "") -> list[codec.Frame]:
         spot ^= 1
     frames.append(codec.encode_frame(codec.FINAL, {"digest": digest, "spot": [[spot_chunk, spot.to_bytes(16, "little")]],
                                                    "paused_at": 0.0}))
-    return list(codec.FrameDecoder(views=codec.PAGE_RECORDS, unchecked=codec.PAGE_RECORDS).feed(b"".join(frames)))
+    return list(wire.frame_decoder().feed(b"".join(frames)))
 
 
 def running_machine() -> Machine:

@@ -14,6 +14,7 @@ import zlib
 import pytest
 
 from node.machine.memory import Ram
+from node.migration import wire
 from vmstate import VmstateError, codec
 from vmstate.pages import PAGE_SIZE, WINDOW_BYTES, PageDecoder, PageEncoder
 
@@ -173,9 +174,9 @@ def test_closing_memory_collects_a_view_only_a_garbage_cycle_holds() -> None:
 def test_page_records_of_a_migration_stream_go_without_a_crc32_and_nothing_else_does() -> None:
     page = {"first": 0, "data_map": b"\xff" * 32, "zero_map": bytes(32), "data": os.urandom(WINDOW_BYTES)}
     checked = codec.encode_frame(codec.PAGES, page)
-    unchecked = b"".join(codec.frame_parts(codec.PAGES, page, checksum=False))
+    unchecked = b"".join(wire.frame_parts(codec.PAGES, page))
     assert unchecked[8:] == checked[8:] and struct.unpack_from("<II", unchecked) == (len(checked) - 8, 0)
-    stream = codec.FrameDecoder(views=codec.PAGE_RECORDS, unchecked=codec.PAGE_RECORDS)
+    stream = wire.frame_decoder()
     wrong = unchecked[:4] + b"\x01\x02\x03\x04" + unchecked[8:]
     for message in (checked, unchecked, wrong):  # whatever the field holds: not checked
         assert bytes(list(stream.feed(message))[0].payload["data"]) == page["data"]
@@ -190,16 +191,16 @@ def test_page_records_of_a_migration_stream_go_without_a_crc32_and_nothing_else_
     others.append(struct.pack("<II", len(disguised), 0) + disguised)
     for message in others:
         with pytest.raises(codec.ChecksumError, match="crc32 mismatch"):
-            list(codec.FrameDecoder(views=codec.PAGE_RECORDS, unchecked=codec.PAGE_RECORDS).feed(message))
+            list(wire.frame_decoder().feed(message))
 
 
 def test_an_unchecked_page_record_is_decoded_as_carefully() -> None:
     """No crc32 does not mean no checks: a malformed or oversized body is refused as before."""
-    stream = codec.FrameDecoder(views=codec.PAGE_RECORDS, unchecked=codec.PAGE_RECORDS)
+    stream = wire.frame_decoder()
     body = MALFORMED["bytes after the payload"]
     with pytest.raises(codec.FormatError, match="undecodable record body"):
         list(stream.feed(struct.pack("<II", len(body), 0) + body))
     many = b"\x92\x04\x81\xa1x\xdd" + struct.pack(">I", 70000) + b"\xc0" * 70000
     with pytest.raises(codec.LimitError, match="more than 65536 msgpack objects"):
-        list(codec.FrameDecoder(views=codec.PAGE_RECORDS, unchecked=codec.PAGE_RECORDS).feed(
+        list(wire.frame_decoder().feed(
             struct.pack("<II", len(many), 0) + many))

@@ -115,8 +115,8 @@ class PageEncoder:
 
     def _payload(self, first: int, data: list[int], zero: list[int], blob: bytes | memoryview,
                  digest: bool = False) -> dict[str, Any]:
-        """``blob``: the data pages' contents, concatenated (the callers have
-        already copied them out of guest memory, once)."""
+        """``blob``: the data pages' contents, concatenated (copied out of guest
+        memory once by the callers, or a view of it: ``views``)."""
         payload: dict[str, Any] = {"first": first, "data_map": _bitmap(data), "zero_map": _bitmap(zero)}
         if digest and self.canonical:
             self.digest.update(first.to_bytes(8, "little"))

@@ -96,8 +96,7 @@ class Batch:
         self.size = 0
 
     def add(self, kind: int, payload: dict[str, Any]) -> None:
-        # Page records go without a crc32: the memory digest verifies them (MIGRATION_VERSION 4).
-        parts = codec.frame_parts(kind, payload, checksum=kind not in codec.PAGE_RECORDS)
+        parts = wire.frame_parts(kind, payload)
         self.parts.extend(parts)
         self.size += sum(len(p) for p in parts)
 
@@ -804,9 +803,7 @@ class Incoming:
         self.job_id = job_id
         self.reservation_id = reservation_id
         self.source = source
-        # Page data is copied once, from the message into guest memory, and is checked by
-        # the memory digest, not by a crc32 (MIGRATION_VERSION 4).
-        self.decoder = codec.FrameDecoder(views=codec.PAGE_RECORDS, unchecked=codec.PAGE_RECORDS)
+        self.decoder = wire.frame_decoder()
         self.machine_sm = DestinationMachine(self)
         self.vm_id = ""
         self.machine: Machine | None = None

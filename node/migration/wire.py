@@ -13,11 +13,12 @@ not frames-only (the first) go through protobuf as usual.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import grpc
 
 from caravan import node_pb2
+from vmstate import codec
 
 SERVICE = node_pb2.DESCRIPTOR.services_by_name["NodeService"].full_name
 METHOD = f"/{SERVICE}/MigrateIn"
@@ -33,7 +34,21 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
-def frames_message(parts: Sequence[bytes]) -> bytes:
+def frame_parts(kind: int, payload: dict[str, Any]) -> list[bytes | memoryview]:
+    """A record framed as the stream carries it: page records without a crc32
+    (protocol 4: the memory digest verifies them, FORMAT.md), every other
+    record checked as in a file."""
+    return codec.frame_parts(kind, payload, checksum=kind not in codec.PAGE_RECORDS)
+
+
+def frame_decoder() -> codec.FrameDecoder:
+    """The stream's reader at the destination: page records as views of the
+    message (their data is copied once, into guest memory) whose crc32 is not
+    checked (see :func:`frame_parts`)."""
+    return codec.FrameDecoder(views=codec.PAGE_RECORDS, unchecked=codec.PAGE_RECORDS)
+
+
+def frames_message(parts: Sequence[bytes | memoryview]) -> bytes:
     """A serialized ``MigrationData`` whose only field is ``frames`` = the
     parts concatenated (one copy of the data)."""
     size = sum(len(p) for p in parts)
