@@ -16,33 +16,26 @@ import click
 
 from controller.client import ClientError
 from . import signals
-from .cluster_cmd import certs_group, cluster_group
-from .controller_cmd import controller_group
-from .demo_cmd import demo_command
-from .migrate_cmd import drain_command, job_group, migrate_command
-from .node_cmd import node_group
-from .run import run_command
-from .vm_cmd import vm_group
-from .vmstate_cmd import vmstate_group
+from .lazy import LazyGroup
+
+COMMANDS = {  # name -> where it lives (imported when used: controller.cli.lazy)
+    "run": "controller.cli.run:run_command",
+    "vmstate": "controller.cli.vmstate_cmd:vmstate_group",
+    "node": "controller.cli.node_cmd:node_group",
+    "controller": "controller.cli.controller_cmd:controller_group",
+    "cluster": "controller.cli.cluster_cmd:cluster_group",
+    "certs": "controller.cli.cluster_cmd:certs_group",
+    "vm": "controller.cli.vm_cmd:vm_group",
+    "migrate": "controller.cli.migrate_cmd:migrate_command",
+    "demo": "controller.cli.demo_cmd:demo_command",
+    "job": "controller.cli.migrate_cmd:job_group",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="caravan", prog_name="caravan")
 def cli() -> None:
     """Caravan: emulated RISC-V hosts whose VMs live-migrate between nodes."""
-
-
-cli.add_command(run_command)
-cli.add_command(vmstate_group)
-cli.add_command(node_group)
-cli.add_command(controller_group)
-cli.add_command(cluster_group)
-cli.add_command(certs_group)
-cli.add_command(vm_group)
-cli.add_command(migrate_command)
-cli.add_command(demo_command)
-cli.add_command(job_group)
-node_group.add_command(drain_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,12 +6,10 @@ import socket
 
 import click
 
-from node.daemon import ServeOptions
-from node.hypervisor import NodeConfig
-from node.server import NodeOptions, serve_node
 from node.tls import TlsFiles
 
 from .errors import CliError
+from .lazy import LazyGroup
 from .options import SIZE, exit_with_option
 from .output import emit_json, message, output_option
 
@@ -54,7 +52,7 @@ def resolve_tls(name: str, certs_dir: str | None, ca: str | None, cert: str | No
     return files
 
 
-@click.group("node")
+@click.group("node", cls=LazyGroup, lazy={"drain": "controller.cli.migrate_cmd:drain_command"})
 def node_group() -> None:
     """Node daemons."""
 
@@ -83,6 +81,10 @@ def serve_command(listen: str, data_dir: str, capacity_memory: int, capacity_vcp
                   tls_ca: str | None, tls_cert: str | None, tls_key: str | None, insecure: bool,
                   exit_with: int | None) -> None:
     """Run a node: a hypervisor for many VMs behind NodeService."""
+    from node.daemon import ServeOptions
+    from node.hypervisor import NodeConfig
+    from node.server import NodeOptions, serve_node
+
     name = name or socket.gethostname()
     files = resolve_tls(name, certs_dir, tls_ca, tls_cert, tls_key, insecure)
     if ":" not in listen:
