@@ -383,3 +383,26 @@ def test_destination_takes_the_counted_boot_records_before_anything_else() -> No
         with pytest.raises(ProtocolError, match="bad boot record count"):
             feed(header(bad))
     machine.close()
+
+
+def test_a_rounds_first_message_goes_with_its_first_page_record_then_a_megabyte_at_a_time() -> None:
+    from node.migration.driver import BATCH_BYTES, Batch
+
+    memory = bytearray(4 * WINDOW * PAGE_SIZE)
+    half = WINDOW * PAGE_SIZE // 2
+    for window in range(4):  # half of each window holds data: a record of half a megabyte
+        memory[2 * window * half:(2 * window + 1) * half] = os.urandom(half)
+    records = list(PageEncoder(memoryview(memory), canonical=False, views=True).all_pages())
+    eager, plain = Batch(eager=True), Batch()
+    for batch in (eager, plain):
+        batch.add(codec.ROUND, {"round": 0})
+        batch.add(codec.PAGES, records[0])
+    assert eager.full and not plain.full
+    first = eager.take()
+    assert [f.kind for f in wire.frame_decoder().feed(b"".join(first))] == [codec.ROUND, codec.PAGES]
+    sizes = []
+    for record in records[1:]:  # after the first message: about BATCH_BYTES each, as before
+        eager.add(codec.PAGES, record)
+        if eager.full:
+            sizes.append(sum(len(p) for p in eager.take()))
+    assert len(sizes) == 1 and sizes[0] >= BATCH_BYTES
