@@ -123,6 +123,8 @@ def test_cluster_end_to_end(cluster: Cluster, tmp_path: Path) -> None:
     os.kill(node3["pid"], signal.SIGKILL)
     cluster.wait(lambda: {n["name"]: n["state"] for n in cluster.json("node", "list")}["node-3"]  # type: ignore[index,union-attr]
                  == "NODE_STATE_DOWN", timeout=30, what="node-3 down")
+    status = cluster.run("cluster", "status", check=False)
+    assert status.returncode == 1 and "node-3" in status.stdout, status  # a member is not ready
 
 
 def test_connections_without_a_valid_certificate_are_refused(cluster: Cluster, tmp_path: Path) -> None:
@@ -168,7 +170,9 @@ def test_cluster_down_and_up_keeps_running_vms(cluster: Cluster) -> None:
     status = cluster.json("cluster", "status")
     assert all(m["state"] == "ready" for m in status["members"])  # type: ignore[index]
     cluster.run("cluster", "down")
-    stopped = cluster.json("cluster", "status")["members"]  # type: ignore[index]
+    down = cluster.run("cluster", "status", "-o", "json", check=False)
+    assert down.returncode == 6, down.stderr  # no controller: unreachable (README: exit codes)
+    stopped = json.loads(down.stdout)["members"]
     assert all(m["state"] == "stopped" and m["pid"] is None for m in stopped)
     cluster.run("cluster", "up", "--nodes", "3", "--node-timeout", "2")
     cluster.wait(lambda: cluster.vms()["keeper"]["vm"]["state"] == "VM_STATE_RUNNING", what="resumed")

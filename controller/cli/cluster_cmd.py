@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 import grpc
@@ -62,8 +63,15 @@ def up_command(count: int | None, directory: str | None, capacity_memory: int | 
 @dir_option
 @output_option
 def status_command(directory: str | None, output: str) -> None:
-    """Show the cluster's processes and nodes."""
-    _show(ClusterConfig.load(cluster_dir(directory)), output)
+    """Show the cluster's processes and nodes.
+
+    Exits 0 when the controller answers and every node is ready, 6 when the
+    controller does not answer, 1 when a node is not ready (down, stopped)."""
+    controller_state, node_states = _show(ClusterConfig.load(cluster_dir(directory)), output)
+    if controller_state != "ready":
+        sys.exit(6)
+    if not all(state.split(",")[0] == "ready" for state in node_states):
+        sys.exit(1)
 
 
 @cluster_group.command("down")
@@ -75,7 +83,8 @@ def down_command(directory: str | None) -> None:
     click.echo(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
 
 
-def _show(config: ClusterConfig, output: str) -> None:
+def _show(config: ClusterConfig, output: str) -> tuple[str, list[str]]:
+    """Print the members' states; the controller's and the nodes'."""
     states: dict[str, str] = {}
     try:
         with Client(config) as client:
@@ -95,9 +104,10 @@ def _show(config: ClusterConfig, output: str) -> None:
         emit_json({"directory": config.directory, "tls": config.tls is not None,
                    "members": [dict(zip(["name", "address", "pid", "state"], [*r[:2], None if r[2] == "-" else r[2],
                                                                               r[3]])) for r in rows]})
-        return
-    table(["NAME", "ADDRESS", "PID", "STATE"], rows,
-          title=f"cluster {config.directory} ({'mutual TLS' if config.tls else 'insecure'})")
+    else:
+        table(["NAME", "ADDRESS", "PID", "STATE"], rows,
+              title=f"cluster {config.directory} ({'mutual TLS' if config.tls else 'insecure'})")
+    return controller_state, [r[3] for r in rows[1:]]
 
 
 @click.group("certs")
