@@ -128,11 +128,14 @@ def make_certs(directory: str) -> str:
 
 
 def stream(certs: str, total: int = 1024 * MIB, sender: str = "same", receiver: str = "count",
-           memory: object = None) -> StreamRun:
+           memory: object = None, warmup: int = 0) -> StreamRun:
     """One stream of ``total`` bytes from this process to a receiver process.
     ``sender``: "same" (one message written again and again) or "encode"
     (round 0 of ``memory``, a Ram, with the digest); ``receiver``: "count" or
-    "apply". The TLS handshake is not part of the time."""
+    "apply". The TLS handshake is not part of the time. ``warmup``: bytes
+    streamed first, untimed, on the same connection — so the timed stream
+    starts on a connection already at full pace, as a migration on a node's
+    kept channel does (node.migration.driver.Migrations._channel)."""
     from node.daemon import grpc_options, tune_process
     from node.migration import wire
     from node.migration.digest import MemoryDigest
@@ -150,18 +153,27 @@ def stream(certs: str, total: int = 1024 * MIB, sender: str = "same", receiver: 
     tune_process()  # as a node daemon is tuned (the malloc setting stays: harmless here)
     try:
         port = int(proc.stdout.readline())  # type: ignore[union-attr]
-        if sender == "same":  # whole windows as page records (an applying receiver applies them), as many
-            batch = Batch()   # as the migration gathers into one message
-            while not batch.full:
-                batch.add(codec.PAGES, {"first": 0, "data_map": b"\xff" * 32, "zero_map": bytes(32),
-                                        "data": os.urandom(WINDOW_BYTES)})
-            message = wire.frames_message(batch.take())
+        # Whole windows as page records (an applying receiver applies them), as many as the
+        # migration gathers into one message: the "same" sender's message, and the warm-up's.
+        batch = Batch()
+        while not batch.full:
+            batch.add(codec.PAGES, {"first": 0, "data_map": b"\xff" * 32, "zero_map": bytes(32),
+                                    "data": os.urandom(WINDOW_BYTES)})
+        message = wire.frames_message(batch.take())
 
-        async def client() -> tuple[float, int]:
+        async def client() -> StreamRun:
             creds = channel_credentials(TlsFiles.in_dir(certs, "node-2"))
             async with grpc.aio.secure_channel(f"127.0.0.1:{port}", creds, options=grpc_options()) as ch:
                 await ch.channel_ready()
+                if warmup:
+                    call = wire.open_stream(ch)
+                    for _ in range(max(1, warmup // len(message))):
+                        await call.write(message)
+                    await call.done_writing()
+                    async for _ in call:
+                        pass
                 call = wire.open_stream(ch)
+                receiver_before, sender_before = _process_cpu(proc.pid), time.process_time()
                 start = time.perf_counter()
                 sent = 0
                 if sender == "same":
@@ -187,13 +199,13 @@ def stream(certs: str, total: int = 1024 * MIB, sender: str = "same", receiver: 
                 await call.done_writing()
                 async for _ in call:
                     pass
-                return time.perf_counter() - start, sent
+                seconds = time.perf_counter() - start
+                receiver_cpu = _process_cpu(proc.pid) - receiver_before
+                sender_cpu = time.process_time() - sender_before
+                mib = sent / MIB
+                return StreamRun(mib / seconds, sender_cpu / mib * 1000, receiver_cpu / mib * 1000)
 
-        receiver_before, sender_before = _process_cpu(proc.pid), time.process_time()
-        seconds, sent = asyncio.run(client())
-        receiver_cpu, sender_cpu = _process_cpu(proc.pid) - receiver_before, time.process_time() - sender_before
-        mib = sent / MIB
-        return StreamRun(mib / seconds, sender_cpu / mib * 1000, receiver_cpu / mib * 1000)
+        return asyncio.run(client())
     finally:
         sys.setswitchinterval(previous)
         proc.kill()
