@@ -12,15 +12,16 @@
   the guest, which on a machine of few cores takes CPU time from the stream
   (reported beside, not in the live figures).
 * Raw gRPC: one client-streaming call of 1 MiB messages (the size the
-  migration stream uses) between two processes over the same mutual TLS:
-  1 GiB at the start (the steady-state ceiling round 0 is compared with),
-  1 GiB twice right before and twice right after each workload ("raw 1G
-  now": this machine's speed drifts by ±20% within minutes, so each ratio
-  also has a baseline measured around it), and as many bytes as its round 0
-  moved ("raw same size": a short stream spends a larger share of its time
-  starting up), on a connection that has carried 256 MiB first — round 0
-  too starts on a connection at full pace, the node's kept channel to the
-  destination.
+  migration stream uses) between two processes over the same mutual TLS, on
+  a connection that has carried 256 MiB first, as round 0 runs on the
+  node's kept channel to the destination (a new connection's flow-control
+  windows take ~0.3 s of traffic to open: 1 GiB on a new one ran ~13%
+  slower, 32 MiB ~50%): 1 GiB at the start (the steady-state ceiling round
+  0 is compared with), 1 GiB twice right before and twice right after each
+  workload ("raw 1G now": this machine's speed drifts by ±20% within
+  minutes, so each ratio also has a baseline measured around it), and as
+  many bytes as its round 0 moved ("raw same size": a short stream spends a
+  larger share of its time starting up).
 * QEMU: two ``qemu-system-riscv64`` processes running the same dirtier image
   with the same memory size, migrated over loopback TCP through QMP
   (``migrate-set-parameters downtime-limit``, ``migrate``, ``query-migrate``),
@@ -92,16 +93,16 @@ def dirtier_image(memory: int, rate: str) -> bytes:
 
 # -- raw gRPC --------------------------------------------------------------------------------
 
-WARM_CONNECTION = 256 * MIB  # streamed before a short raw stream (see raw_grpc_throughput)
+WARM_CONNECTION = 256 * MIB  # streamed, untimed, before each raw stream (module docstring)
 
 
-def raw_grpc_throughput(certs: str, total: int = 1024 * MIB, warmup: int = 0) -> float:
+def raw_grpc_throughput(certs: str, total: int = 1024 * MIB) -> float:
     """Bytes per second of one MigrateIn stream between two processes set up
     as the node daemons are, carrying ``MESSAGE``-byte messages that the
-    receiver only counts (bench/stream.py's "raw" variant): the ceiling the
-    migration stream could reach on this machine. ``warmup``: bytes streamed
-    first on the same connection, untimed."""
-    return stream(certs, total, warmup=warmup).mib_s * MIB
+    receiver only counts (bench/stream.py's "raw" variant), on a connection
+    that has carried :data:`WARM_CONNECTION` bytes first: the ceiling the
+    migration stream could reach on this machine."""
+    return stream(certs, total, warmup=WARM_CONNECTION).mib_s * MIB
 
 
 # -- Caravan ------------------------------------------------------------------------------------
@@ -413,7 +414,7 @@ def main() -> int:
         certs = os.path.join(tmp, "cluster", "certs")
         raws = [raw_grpc_throughput(certs) for _ in range(5)]
         raw = statistics.median(raws)
-        print(f"raw gRPC stream ({format_size(MESSAGE)} messages, mutual TLS): {raw / MIB:.0f} MiB/s "
+        print(f"raw gRPC stream ({format_size(MESSAGE)} messages, mutual TLS, warm connection): {raw / MIB:.0f} MiB/s "
               f"(median of {', '.join(f'{r / MIB:.0f}' for r in raws)})")
         print(f"{'memory':>7} {'rate':<6} {'who':<10} {'ok':>5} {'downtime p50':>12} {'p99':>8} "
               f"{'total p50':>10} {'rounds':>6} {'MiB sent':>9} {'round-0 MiB/s':>13} {'raw 1G now':>11} "
@@ -444,12 +445,9 @@ def main() -> int:
                         entry["raw_now_mib_s"] = statistics.median(now) / MIB
                         entry["round0_vs_raw_now"] = statistics.median(r0) * MIB / statistics.median(now)
                         # The same stream carrying only as much as round 0 did: a short stream
-                        # pays its start-up over fewer bytes. On a connection that has carried
-                        # traffic before, as the node's kept channel has (a new connection's
-                        # flow-control windows take ~0.3 s of traffic to open: a 32 MiB stream
-                        # on one ran at 60-90% of the pace of the same stream on a warm one).
+                        # pays its start-up over fewer bytes.
                         size = max(1, round(statistics.median(r["round0_mib"] for r in runs))) * MIB
-                        short = [raw_grpc_throughput(certs, size, WARM_CONNECTION) for _ in range(3)]
+                        short = [raw_grpc_throughput(certs, size) for _ in range(3)]
                         entry["raw_same_size_mib_s"] = statistics.median(short) / MIB
                         entry["round0_vs_raw_same_size"] = statistics.median(r0) * MIB / statistics.median(short)
                     entry["caravan_paused_runs"] = paused
