@@ -164,8 +164,9 @@ def up(directory: str, options: UpOptions) -> ClusterConfig:
             if node is not None and pid_alive(int(node.get("pid", 0))):
                 continue
             node_ready = os.path.join(directory, f"{name}.ready")
-            if os.path.exists(node_ready):
-                os.unlink(node_ready)
+            for stale in (node_ready, exit_file(directory, name)):
+                if os.path.exists(stale):
+                    os.unlink(stale)
             node_log = os.path.join(logs, f"{name}.log")
             listen = node["address"] if node else "127.0.0.1:0"
             chosen = _chosen(options, {**cluster_options, **(node or {})})
@@ -174,7 +175,8 @@ def up(directory: str, options: UpOptions) -> ClusterConfig:
                         "--capacity-memory", str(chosen["capacity_memory"]),
                         "--capacity-vcpus", str(chosen["capacity_vcpus"]),
                         "--backend", chosen["backend"], "--save-on-shutdown", "--resume-on-start",
-                        "--metrics-port", "0", "--ready-file", node_ready, *tls_args], node_log)
+                        "--metrics-port", "0", "--ready-file", node_ready,
+                        "--exit-file", exit_file(directory, name), *tls_args], node_log)
             started.append(p)
             procs.append((name, p, node_ready, node_log, {k: chosen[k] for k in NODE_OPTIONS}))
         for name, p, node_ready, node_log, node_options in procs:
@@ -226,29 +228,57 @@ def wait_nodes_ready(config: ClusterConfig, names: list[str], timeout: float = S
             time.sleep(0.1)
 
 
-def _stop(pid: int, timeout: float = 60.0) -> bool:
+STOP_TIMEOUT = 60.0  # seconds a member has to stop (a node saving its VMs) before it is killed
+
+
+def _stop(pid: int, timeout: float = STOP_TIMEOUT) -> str:
+    """SIGTERM, then SIGKILL after ``timeout``: "stopped", "killed", or "" when it was not running."""
     if not pid_alive(pid):
-        return False
+        return ""
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while pid_alive(pid):
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
-            break
+            return "killed"
         time.sleep(0.05)
-    return True
+    return "stopped"
 
 
-def down(directory: str) -> list[str]:
-    """Stop nodes (they save running VMs), then the controller."""
+def exit_file(directory: str, node: str) -> str:
+    """Where a node of the cluster writes its exit report (``node serve --exit-file``)."""
+    return os.path.join(directory, f"{node}.exit")
+
+
+@dataclass
+class Stopped:
+    members: list[str]  # stopped by this call
+    errors: list[str]   # what they could not do on their way out (a node's VM whose state is lost)
+
+
+def down(directory: str) -> Stopped:
+    """Stop nodes (they save running VMs), then the controller; what each
+    node could not save is read from its exit report."""
     config = ClusterConfig.load(directory)
-    stopped = []
+    stopped = Stopped([], [])
     for node in config.nodes:
-        if _stop(int(node.get("pid", 0))):
-            stopped.append(node["name"])
+        name = node["name"]
+        report = exit_file(directory, name)
+        how = _stop(int(node.get("pid", 0)), STOP_TIMEOUT)
+        if how:
+            stopped.members.append(name)
+        if how == "killed":
+            stopped.errors.append(f"{name} did not stop within {STOP_TIMEOUT:.0f} s and was killed: the running "
+                                  f"VMs it had not saved yet are stopped, their state lost (see {node.get('log')})")
+        elif how and os.path.exists(report):
+            try:
+                with open(report) as f:
+                    stopped.errors += [f"{name}: {error}" for error in json.load(f).get("errors", [])]
+            except (OSError, ValueError, AttributeError) as exc:
+                stopped.errors.append(f"{name}: its exit report {report} is unreadable ({exc})")
         node["pid"] = 0
     if _stop(config.controller_pid):
-        stopped.append("controller")
+        stopped.members.append("controller")
     config.controller_pid = 0
     config.save()
     return stopped

@@ -46,6 +46,7 @@ class ServeOptions:
     metrics_port: int | None = None
     ready_file: str | None = None
     exit_with: int | None = None      # stop when this process exits
+    exit_file: str | None = None      # the exit report goes here (JSON) when the daemon has stopped
 
 
 def lifeline(pid: int) -> int:
@@ -67,6 +68,9 @@ class Daemon:
     stop: Callable[[], Awaitable[None]]
     registry: CollectorRegistry
     ready_info: dict = field(default_factory=dict)
+    # What the daemon could not do on its way out ({"errors": [...], ...}: a node's VMs
+    # whose state could not be saved); a report with errors makes the process exit 1.
+    exit_report: Callable[[], dict] = dict
 
 
 MAX_FRAME_SIZE = (1 << 24) - 1  # the largest HTTP/2 allows
@@ -100,9 +104,10 @@ def write_ready(path: str | None, info: dict) -> None:
     os.replace(tmp, path)
 
 
-async def serve(options: ServeOptions, make: Callable[[str], Daemon]) -> None:
+async def serve(options: ServeOptions, make: Callable[[str], Daemon]) -> dict:
     """Bind, build the daemon for the bound address, serve until a signal
-    (or until the ``exit_with`` process exits)."""
+    (or until the ``exit_with`` process exits); the daemon's exit report,
+    also written to ``exit_file``."""
     watched = lifeline(options.exit_with) if options.exit_with is not None else None
     server = grpc.aio.server(options=grpc_options())
     port = bind(server, options.listen, options.tls)
@@ -148,7 +153,10 @@ async def serve(options: ServeOptions, make: Callable[[str], Daemon]) -> None:
         if watched is not None:
             loop.remove_reader(watched)
             os.close(watched)
-        log.info("stopped", name=daemon.name)
+    report = {"name": daemon.name, "pid": os.getpid(), "errors": [], **daemon.exit_report()}
+    write_ready(options.exit_file, report)
+    log.info("stopped", name=daemon.name, errors=len(report["errors"]))
+    return report
 
 
 def tune_process() -> None:
@@ -166,4 +174,6 @@ def run(options: ServeOptions, make: Callable[[str], Daemon]) -> None:
 
     logs.configure(json=True)
     tune_process()
-    asyncio.run(serve(options, make))
+    report = asyncio.run(serve(options, make))
+    if report["errors"]:
+        raise SystemExit(1)

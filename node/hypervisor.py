@@ -118,6 +118,7 @@ class Hypervisor:
         self._store_locks: dict[str, asyncio.Lock] = {}  # per VM: its store writes in order
         self._removals: dict[str, asyncio.Task] = {}  # per VM id: its files being removed (remove_files_soon)
         self._closing = False
+        self.lost_at_shutdown: list[dict[str, str]] = []  # VMs whose state the shutdown could not save
         self._busy_wall = 0.0
         self._load = 0.0
         self._min_vruntime = 0.0  # never decreases (see _pick)
@@ -202,6 +203,7 @@ class Hypervisor:
                     log.info("saved VM at shutdown", vm_id=vm.vm_id, instructions=vm.instructions)
                 except Exception as exc:
                     log.error("could not save VM at shutdown: its state is lost", vm_id=vm.vm_id, error=str(exc))
+                    self.lost_at_shutdown.append({"vm_id": vm.vm_id, "name": vm.definition.name, "error": str(exc)})
                     await self._persist_desired_quietly(vm, "stopped")
             elif live:
                 await self._persist_desired_quietly(vm, "stopped")  # its state is lost: it is simply stopped

@@ -65,7 +65,12 @@ def node_daemon(config: NodeConfig, options: ServeOptions, node_options: NodeOpt
                 await registrar.stop()
             await hypervisor.shutdown()
 
-        return Daemon(cfg.name, [SERVICE_NAME], add, start, stop, metrics.registry)
+        def exit_report() -> dict:
+            lost = hypervisor.lost_at_shutdown
+            return {"lost": lost, "errors": [f"the state of VM {v['name']} ({v['vm_id']}) could not be saved at "
+                                             f"shutdown, it is stopped: {v['error']}" for v in lost]}
+
+        return Daemon(cfg.name, [SERVICE_NAME], add, start, stop, metrics.registry, exit_report=exit_report)
     return make
 
 

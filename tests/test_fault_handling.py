@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import os
 import signal
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -176,4 +178,47 @@ def test_cluster_up_with_a_hung_node_keeps_the_rest_running(tmp_path: Path,
         assert pid_alive(hung)
     finally:
         os.kill(hung, signal.SIGCONT)
+        down(directory)
+
+
+def test_cluster_down_says_which_vm_states_were_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node that could not save a VM at shutdown (its disk full) logged it
+    and exited; `cluster down` printed "stopped ..." and exited 0, as it did
+    for a node it had to kill. Now the node's exit report (`node serve
+    --exit-file`) names the VM, a killed node is named, and the command
+    exits 1."""
+    from click.testing import CliRunner
+
+    from clusters import CLI
+    from controller.cli import cli
+    from support import guest
+
+    directory = str(tmp_path / "c")
+    config = up(directory, UpOptions(nodes=2))
+    hung = next(int(n["pid"]) for n in config.nodes if n["name"] == "node-2")
+    try:
+        env = {**os.environ, "CARAVAN_DIR": directory}
+        created = subprocess.run([*CLI, "vm", "create", "--image", guest("dirtier"), "--name", "keeper",
+                                  "--memory", "16M", "--node", "node-1", "--set", "iterations=0", "-o", "json"],
+                                 capture_output=True, text=True, env=env, timeout=120)
+        assert created.returncode == 0, created.stderr
+        vm_id = json.loads(created.stdout)["vm"]["vm_id"]
+        # Where the node saves the VM's state is taken (as by a full disk: the save fails).
+        (Path(directory) / "nodes" / "node-1" / "vms" / vm_id / "saved.vmstate").mkdir()
+        os.kill(hung, signal.SIGSTOP)
+        monkeypatch.setattr(cluster_module, "STOP_TIMEOUT", 2.0)
+        result = CliRunner().invoke(cli, ["cluster", "down", "--dir", directory])
+        assert result.exit_code == 1, result.output
+        assert result.stdout == "stopped node-1, node-2, controller\n"
+        errors = result.stderr.splitlines()
+        assert len(errors) == 2, errors
+        assert errors[0].startswith(f"error: node-1: the state of VM keeper ({vm_id}) could not be saved at "
+                                    f"shutdown, it is stopped: "), errors
+        assert errors[1].startswith("error: node-2 did not stop within 2 s and was killed"), errors
+        report = json.loads((Path(directory) / "node-1.exit").read_text())
+        assert [lost["vm_id"] for lost in report["lost"]] == [vm_id]
+        assert not pid_alive(hung)
+    finally:
+        if pid_alive(hung):
+            os.kill(hung, signal.SIGCONT)
         down(directory)

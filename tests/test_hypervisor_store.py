@@ -305,3 +305,33 @@ async def test_a_snapshot_cancelled_while_it_is_written_keeps_the_guest_still_un
     finally:
         await hv.shutdown()
         sys.setswitchinterval(previous)
+
+
+async def test_a_vm_whose_state_cannot_be_saved_at_shutdown_is_reported_and_stays_stopped(tmp_path: Path) -> None:
+    """A node saving its VMs at shutdown onto a full disk logged the loss and
+    exited 0: `cluster down` said nothing. The node now keeps what it lost
+    for its exit report (node.server), saves the VMs it can, and records the
+    lost one as stopped, not as one to resume."""
+    import errno
+    import json
+
+    hv = Hypervisor(NodeConfig(name="n", data_dir=str(tmp_path), capacity_memory=1 << 30, capacity_vcpus=4,
+                               save_on_shutdown=True))
+    await hv.start()
+    forever = patch(Path(guest("dirtier")).read_bytes(), "dirtier", {"iterations": 0})
+    for vm_id in ("full", "fine"):
+        await hv.create_vm(vm_id, Spec(name=f"{vm_id}-vm", memory=16 << 20, kernel=forever), start=True)
+    await asyncio.sleep(0.2)
+    save = hv._save
+
+    async def save_unless_full(vm: Any, *args: Any) -> None:
+        if vm.vm_id == "full":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        await save(vm, *args)
+    hv._save = save_unless_full  # type: ignore[method-assign]
+    await hv.shutdown()
+    assert hv.lost_at_shutdown == [{"vm_id": "full", "name": "full-vm", "error": "[Errno 28] No space left on device"}]
+    desired = {vm_id: json.loads((tmp_path / "vms" / vm_id / "vm.json").read_text())["desired"]
+               for vm_id in ("full", "fine")}
+    assert desired == {"full": "stopped", "fine": "running"}
+    assert (tmp_path / "vms" / "fine" / "saved.vmstate").exists()

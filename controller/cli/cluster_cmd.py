@@ -80,7 +80,11 @@ def down_command(directory: str | None) -> None:
     """Stop the cluster's processes (nodes save their running VMs first)."""
     directory = cluster_dir(directory)
     stopped = down(directory)
-    click.echo(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
+    click.echo(f"stopped {', '.join(stopped.members)}" if stopped.members else "nothing was running")
+    for error in stopped.errors:
+        click.echo(f"error: {error}", err=True)
+    if stopped.errors:
+        sys.exit(1)
 
 
 def _show(config: ClusterConfig, output: str) -> tuple[str, list[str]]:

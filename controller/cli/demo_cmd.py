@@ -102,8 +102,10 @@ def demo_command(directory: str | None, keep: bool, hops: int) -> None:
                           f"stop it with CARAVAN_DIR={directory} caravan cluster down")
         else:
             with signals.deferred():
-                down(directory)
+                stopped = down(directory)
                 console.print("cluster stopped")
+                for error in stopped.errors:
+                    console.print(f"[red]error:[/] {error}")
                 if cleanup:
                     shutil.rmtree(directory, ignore_errors=True)
 

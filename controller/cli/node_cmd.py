@@ -72,6 +72,9 @@ def node_group() -> None:
               help="Scheduler slice length (host milliseconds of guest execution).")
 @click.option("--ready-file", type=click.Path(dir_okay=False), default=None,
               help="Write the bound address here (JSON) once serving.")
+@click.option("--exit-file", type=click.Path(dir_okay=False), default=None,
+              help="Write the exit report here (JSON) once stopped: the VMs whose state could not be saved "
+                   "(the node then exits 1).")
 @click.option("--controller", default=None, help="Register and heartbeat with the controller at HOST:PORT.")
 @tls_options
 @exit_with_option
@@ -79,7 +82,7 @@ def serve_command(listen: str, data_dir: str, capacity_memory: int, capacity_vcp
                   name: str | None, resume_on_start: bool, save_on_shutdown: bool, metrics_port: int | None,
                   slice_ms: float, ready_file: str | None, controller: str | None, certs_dir: str | None,
                   tls_ca: str | None, tls_cert: str | None, tls_key: str | None, insecure: bool,
-                  exit_with: int | None) -> None:
+                  exit_with: int | None, exit_file: str | None) -> None:
     """Run a node: a hypervisor for many VMs behind NodeService."""
     from node.daemon import ServeOptions
     from node.hypervisor import NodeConfig
@@ -98,7 +101,7 @@ def serve_command(listen: str, data_dir: str, capacity_memory: int, capacity_vcp
         raise CliError(str(exc)) from None
     try:
         serve_node(config, ServeOptions(listen=listen, tls=files, metrics_port=metrics_port, ready_file=ready_file,
-                                        exit_with=exit_with),
+                                        exit_with=exit_with, exit_file=exit_file),
                    NodeOptions(controller=controller))
     except OSError as exc:
         raise CliError(str(exc), exit_code=1) from None
