@@ -15,13 +15,13 @@
   migration stream uses) between two processes over the same mutual TLS, on
   a connection that has carried 256 MiB first, as round 0 runs on the
   node's kept channel to the destination (a new connection's flow-control
-  windows take ~0.3 s of traffic to open: 1 GiB on a new one ran ~13%
-  slower, 32 MiB ~50%): 1 GiB at the start (the steady-state ceiling round
-  0 is compared with), 1 GiB twice right before and twice right after each
-  workload ("raw 1G now": this machine's speed drifts by ±20% within
-  minutes, so each ratio also has a baseline measured around it), and as
-  many bytes as its round 0 moved ("raw same size": a short stream spends a
-  larger share of its time starting up).
+  windows take ~0.3 s of traffic to open: 1 GiB on a new one ran 11%
+  slower, 32 MiB 33% slower, medians of 5): 1 GiB at the start (the
+  steady-state ceiling round 0 is compared with), 1 GiB twice right before
+  and twice right after each workload ("raw 1G now": this machine's speed
+  drifts by ±20% within minutes, so each ratio also has a baseline measured
+  around it), and as many bytes as its round 0 moved ("raw same size": a
+  short stream spends a larger share of its time starting up).
 * QEMU: two ``qemu-system-riscv64`` processes running the same dirtier image
   with the same memory size, migrated over loopback TCP through QMP
   (``migrate-set-parameters downtime-limit``, ``migrate``, ``query-migrate``),
