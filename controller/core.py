@@ -463,6 +463,17 @@ class Controller:
             except grpc.RpcError as exc:
                 if exc.code() != grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
                     raise rpc_error(exc, f"cannot delete VM {row.name} on node {row.node}") from None
+        elif row.node in self.nodes:
+            # Lost: its node does not run it, but may keep its files (a definition it could
+            # not read at start): they go with it. A node that does not answer keeps them.
+            try:
+                await self.node_stub(row.node).DestroyVm(node_pb2.VmRef(vm_id=row.id), timeout=NODE_CALL_SECONDS)
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+                    log.warning("a lost VM's files may stay on its node", vm_id=row.id, node=row.node,
+                                error=exc.details())  # type: ignore[attr-defined]
+            except E.ControllerError as exc:  # the node is down
+                log.warning("a lost VM's files may stay on its node", vm_id=row.id, node=row.node, error=str(exc))
         await self.store.delete_vm(row.id)
         del self.vms[row.id]
         self.reports.pop(row.id, None)

@@ -119,6 +119,9 @@ class Hypervisor:
         self._removals: dict[str, asyncio.Task] = {}  # per VM id: its files being removed (remove_files_soon)
         self._closing = False
         self.lost_at_shutdown: list[dict[str, str]] = []  # VMs whose state the shutdown could not save
+        # VM directories whose definition could not be read at start (by VM id): not loaded,
+        # their files kept until the VM is destroyed (destroy_vm).
+        self.unreadable: dict[str, str] = {}
         self._busy_wall = 0.0
         self._load = 0.0
         self._min_vruntime = 0.0  # never decreases (see _pick)
@@ -132,8 +135,8 @@ class Hypervisor:
         # Uploads and exports under way when the node last stopped: nobody will finish them.
         for name in await durable.in_thread(self.store.clear_incoming):
             log.info("removed a leftover upload or export", file=name)
-        definitions, problems = self.store.load_all()
-        for problem in problems:
+        definitions, self.unreadable = self.store.load_all()
+        for problem in self.unreadable.values():
             log.warning("unreadable VM definition skipped", problem=problem)
         for d in definitions:
             if d.migrating_in:
@@ -649,6 +652,12 @@ class Hypervisor:
         return vm
 
     async def destroy_vm(self, vm_id: str) -> None:
+        if vm_id not in self.vms and vm_id in self.unreadable:
+            # Its definition could not be read (so it never ran here): destroying it removes its files.
+            problem = self.unreadable.pop(vm_id)
+            await self._remove_files(vm_id)
+            log.info("removed the files of a VM whose definition was unreadable", vm_id=vm_id, problem=problem)
+            return
         vm = self.get(vm_id)
         check("destroy", vm.phase, vm_id)
         vm.check_not_busy()

@@ -214,9 +214,10 @@ class Store:
     def remove(self, vm_id: str) -> None:
         shutil.rmtree(self.vm_dir(vm_id), ignore_errors=True)
 
-    def load_all(self) -> tuple[list[VmDefinition], list[str]]:
-        """Every stored definition, and a message per directory that could not be read."""
-        found, problems = [], []
+    def load_all(self) -> tuple[list[VmDefinition], dict[str, str]]:
+        """Every stored definition, and a message per VM directory (by its
+        name, the VM's id) whose definition could not be read."""
+        found, problems = [], {}
         base = os.path.join(self.root, "vms")
         for vm_id in sorted(os.listdir(base)):
             path = os.path.join(base, vm_id, "vm.json")
@@ -224,7 +225,7 @@ class Store:
                 with open(path) as f:
                     found.append(VmDefinition.from_json(json.load(f)))
             except (OSError, ValueError, TypeError) as exc:
-                problems.append(f"{path}: {exc}")
+                problems[vm_id] = f"{path}: {exc}"
         return found, problems
 
     def snapshot_path(self, path: str) -> str:

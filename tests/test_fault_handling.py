@@ -222,3 +222,27 @@ def test_cluster_down_says_which_vm_states_were_lost(tmp_path: Path, monkeypatch
         if pid_alive(hung):
             os.kill(hung, signal.SIGCONT)
         down(directory)
+
+
+def test_a_vm_whose_definition_is_damaged_is_lost_and_rm_removes_its_files(tmp_path: Path) -> None:
+    """A node skips a VM directory whose vm.json it cannot read (the VM is
+    lost to the controller), but `vm rm` of that VM only forgot it: the
+    directory stayed on the node for good, its disk image with it."""
+    from clusters import Cluster
+    from support import guest
+
+    cluster = Cluster(tmp_path / "c")
+    cluster.run("cluster", "up", "--nodes", "1")
+    try:
+        created = cluster.json("vm", "create", "--image", guest("hello"), "--name", "damaged", "--memory", "16M",
+                               "--disk-size", "1M")
+        vm_dir = tmp_path / "c" / "nodes" / "node-1" / "vms" / created["vm"]["vm_id"]  # type: ignore[index]
+        cluster.run("cluster", "down")
+        (vm_dir / "vm.json").write_text("{")  # cut short (a crash of the disk under it, an edit gone wrong)
+        cluster.run("cluster", "up")
+        cluster.wait(lambda: cluster.vms()["damaged"]["vm"]["state"] == "VM_STATE_LOST", what="lost")
+        assert vm_dir.exists()  # kept while the VM is known: its disk may be wanted
+        cluster.run("vm", "rm", "damaged")
+        assert not vm_dir.exists() and "damaged" not in cluster.vms()
+    finally:
+        cluster.run("cluster", "down", check=False)

@@ -199,7 +199,7 @@ def test_a_stored_definition_out_of_range_is_skipped_with_a_message(tmp_path: Pa
     (tmp_path / "vms" / "neg" / "vm.json").write_text(json.dumps(data))
     found, problems = store.load_all()
     assert [d.vm_id for d in found] == ["ok"]
-    assert len(problems) == 1 and "shares must be" in problems[0] and "-5" in problems[0]
+    assert list(problems) == ["neg"] and "shares must be" in problems["neg"] and "-5" in problems["neg"]
 
 
 def test_a_vm_whose_counters_are_out_of_range_is_still_reported(tmp_path: Path) -> None:
