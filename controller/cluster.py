@@ -182,7 +182,8 @@ def up(directory: str, options: UpOptions) -> ClusterConfig:
         for name, p, node_ready, node_log, node_options in procs:
             node_info = _wait_ready(p, node_ready, f"node {name}", node_log)
             recorded[name] = {"name": name, "address": node_info["address"], "pid": p.pid,
-                              "metrics_port": node_info.get("metrics_port"), "log": node_log, **node_options}
+                              "metrics_port": node_info.get("metrics_port"), "log": node_log,
+                              "exit_file": exit_file(directory, name), **node_options}
         config.nodes = [recorded[name] for name in names]
         config.save()
         silent = wait_nodes_ready(config, names, START_TIMEOUT)
@@ -263,17 +264,20 @@ def down(directory: str) -> Stopped:
     stopped = Stopped([], [])
     for node in config.nodes:
         name = node["name"]
-        report = exit_file(directory, name)
+        report = node.get("exit_file")  # a node started before exit reports has none
         how = _stop(int(node.get("pid", 0)), STOP_TIMEOUT)
         if how:
             stopped.members.append(name)
         if how == "killed":
             stopped.errors.append(f"{name} did not stop within {STOP_TIMEOUT:.0f} s and was killed: the running "
                                   f"VMs it had not saved yet are stopped, their state lost (see {node.get('log')})")
-        elif how and os.path.exists(report):
+        elif how and report:
             try:
                 with open(report) as f:
                     stopped.errors += [f"{name}: {error}" for error in json.load(f).get("errors", [])]
+            except FileNotFoundError:  # it could not write it (its disk full?) or died on the way out
+                stopped.errors.append(f"{name} stopped without an exit report: whether it saved its running VMs "
+                                      f"is in its log ({node.get('log')})")
             except (OSError, ValueError, AttributeError) as exc:
                 stopped.errors.append(f"{name}: its exit report {report} is unreadable ({exc})")
         node["pid"] = 0

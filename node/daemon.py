@@ -154,7 +154,10 @@ async def serve(options: ServeOptions, make: Callable[[str], Daemon]) -> dict:
             loop.remove_reader(watched)
             os.close(watched)
     report = {"name": daemon.name, "pid": os.getpid(), "errors": [], **daemon.exit_report()}
-    write_ready(options.exit_file, report)
+    try:
+        write_ready(options.exit_file, report)
+    except OSError as exc:  # its disk full, say: what it holds is in the log too
+        log.error("could not write the exit report", path=options.exit_file, error=str(exc))
     log.info("stopped", name=daemon.name, errors=len(report["errors"]))
     return report
 

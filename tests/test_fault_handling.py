@@ -185,8 +185,8 @@ def test_cluster_down_says_which_vm_states_were_lost(tmp_path: Path, monkeypatch
     """A node that could not save a VM at shutdown (its disk full) logged it
     and exited; `cluster down` printed "stopped ..." and exited 0, as it did
     for a node it had to kill. Now the node's exit report (`node serve
-    --exit-file`) names the VM, a killed node is named, and the command
-    exits 1."""
+    --exit-file`) names the VM, a killed node is named, so is a node that
+    could not write its report, and the command exits 1."""
     from click.testing import CliRunner
 
     from clusters import CLI
@@ -194,7 +194,7 @@ def test_cluster_down_says_which_vm_states_were_lost(tmp_path: Path, monkeypatch
     from support import guest
 
     directory = str(tmp_path / "c")
-    config = up(directory, UpOptions(nodes=2))
+    config = up(directory, UpOptions(nodes=3))
     hung = next(int(n["pid"]) for n in config.nodes if n["name"] == "node-2")
     try:
         env = {**os.environ, "CARAVAN_DIR": directory}
@@ -205,16 +205,19 @@ def test_cluster_down_says_which_vm_states_were_lost(tmp_path: Path, monkeypatch
         vm_id = json.loads(created.stdout)["vm"]["vm_id"]
         # Where the node saves the VM's state is taken (as by a full disk: the save fails).
         (Path(directory) / "nodes" / "node-1" / "vms" / vm_id / "saved.vmstate").mkdir()
+        (Path(directory) / "node-3.exit.tmp").mkdir()  # where node-3 writes its report is taken too
         os.kill(hung, signal.SIGSTOP)
         monkeypatch.setattr(cluster_module, "STOP_TIMEOUT", 2.0)
         result = CliRunner().invoke(cli, ["cluster", "down", "--dir", directory])
         assert result.exit_code == 1, result.output
-        assert result.stdout == "stopped node-1, node-2, controller\n"
+        assert result.stdout == "stopped node-1, node-2, node-3, controller\n"
         errors = result.stderr.splitlines()
-        assert len(errors) == 2, errors
+        assert len(errors) == 3, errors
         assert errors[0].startswith(f"error: node-1: the state of VM keeper ({vm_id}) could not be saved at "
                                     f"shutdown, it is stopped: "), errors
         assert errors[1].startswith("error: node-2 did not stop within 2 s and was killed"), errors
+        assert errors[2].startswith("error: node-3 stopped without an exit report: whether it saved its running "
+                                    "VMs is in its log"), errors
         report = json.loads((Path(directory) / "node-1.exit").read_text())
         assert [lost["vm_id"] for lost in report["lost"]] == [vm_id]
         assert not pid_alive(hung)
