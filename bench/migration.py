@@ -14,8 +14,8 @@
   Before the first workload, one migration each way of a 64 MiB dirtier,
   not counted, opens the nodes' channels (``--cold-channels`` skips it): a
   node keeps its channel to a destination, and only its first migration
-  there runs on a new connection (round 0 at ~55% of the pace of the next
-  ones here; its figures are printed and in the JSON).
+  there runs on a new connection (round 0 at 55-85% of the pace of the
+  next ones here; its figures are printed and in the JSON).
 * Raw gRPC: one client-streaming call of 1 MiB messages (the size the
   migration stream uses) between two processes over the same mutual TLS, on
   a connection that has carried 256 MiB first, as round 0 runs on the
