@@ -451,28 +451,26 @@ class Controller:
 
     async def delete_vm(self, selector: str) -> str:
         row = self.find_vm(selector)
-        if row.state != "lost" and row.node in self.nodes:
-            try:
-                await self._node_call(row, "StopVm", "stop")
-            except E.FailedPrecondition:
-                pass
-            except E.NotFound:
-                pass
-            try:
-                await self.node_stub(row.node).DestroyVm(node_pb2.VmRef(vm_id=row.id), timeout=NODE_CALL_SECONDS)
-            except grpc.RpcError as exc:
-                if exc.code() != grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
-                    raise rpc_error(exc, f"cannot delete VM {row.name} on node {row.node}") from None
-        elif row.node in self.nodes:
-            # Lost: its node does not run it, but may keep its files (a definition it could
-            # not read at start): they go with it. A node that does not answer keeps them.
+        if row.node in self.nodes:
+            # A lost VM is not run by its node, which may still keep its files (a definition
+            # it could not read at start): they go with it, unless the node does not answer.
+            lost = row.state == "lost"
+            if not lost:
+                try:
+                    await self._node_call(row, "StopVm", "stop")
+                except (E.FailedPrecondition, E.NotFound):
+                    pass
             try:
                 await self.node_stub(row.node).DestroyVm(node_pb2.VmRef(vm_id=row.id), timeout=NODE_CALL_SECONDS)
             except grpc.RpcError as exc:
                 if exc.code() != grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+                    if not lost:
+                        raise rpc_error(exc, f"cannot delete VM {row.name} on node {row.node}") from None
                     log.warning("a lost VM's files may stay on its node", vm_id=row.id, node=row.node,
                                 error=exc.details())  # type: ignore[attr-defined]
-            except E.ControllerError as exc:  # the node is down
+            except E.ControllerError as exc:  # its node is down
+                if not lost:
+                    raise
                 log.warning("a lost VM's files may stay on its node", vm_id=row.id, node=row.node, error=str(exc))
         await self.store.delete_vm(row.id)
         del self.vms[row.id]
