@@ -276,6 +276,15 @@ def test_a_console_follower_follows_the_vm_across_migrations(cluster: Cluster) -
 HOT = ["--set", "iterations=0", "--set", "working_set_pages=4096", "--set", "writes_per_iteration=512"]
 
 
+def wait_dirtying(cluster: Cluster, vm: str) -> None:
+    """Wait until the dirtier VM has filled its working set and rewrites it at
+    random (its first "dirtier iter=" line). While it fills the set it writes
+    each page once, in order, at ~2000 instructions a page: slow enough for
+    a migration started then to converge, which a "never converges" test
+    must not (the fill takes ~8.5 M instructions for HOT's 4096 pages)."""
+    cluster.wait(lambda: "dirtier iter=" in cluster.run("vm", "console", vm).stdout, what=f"{vm} rewrites its set")
+
+
 def test_a_long_round_reports_progress_and_ends_at_the_timeout(cluster: Cluster) -> None:
     """Round 0 of ~60 MiB capped at 4 MB/s takes ~15 s. Its progress shows
     while it runs (the figures used to move only between rounds), and
@@ -303,7 +312,7 @@ def test_a_long_round_reports_progress_and_ends_at_the_timeout(cluster: Cluster)
 def test_a_workload_that_never_converges_aborts_cleanly_or_converges_with_auto_converge(cluster: Cluster) -> None:
     cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "hot", "--memory", "128M",
                 "--node", "node-1", *HOT)
-    cluster.wait(lambda: instructions(cluster, "hot") > 5_000_000, what="hot")
+    wait_dirtying(cluster, "hot")
     # Capped at 32 MB/s the guest re-dirties its 16 MiB working set faster than
     # a round can send it: expected downtime stays near 500 ms.
     aborted = cluster.run("migrate", "hot", "node-2", "--downtime-ms", "20", "--max-bandwidth", "32M",
@@ -364,7 +373,7 @@ def test_drain_empties_a_node(cluster: Cluster) -> None:
     # The others (1 MiB sets, fit in a 1 s pause) take little of the CPU.
     cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "ends", "--memory", "128M",
                 "--node", "node-3", *HOT[2:], "--set", "iterations=2000")
-    cluster.wait(lambda: "dirtier iter=" in cluster.run("vm", "console", "ends").stdout, what="ends fills its set")
+    wait_dirtying(cluster, "ends")
     for i in range(3):
         cluster.run("vm", "create", "--image", guest("dirtier"), "--name", f"d{i}", "--memory", "32M",
                     "--node", "node-3", "--set", "iterations=0", "--shares", "128")
@@ -449,7 +458,7 @@ def test_ctrl_c_cancels_a_watched_migration_and_stops_a_drain(cluster: Cluster) 
                 "--node", "node-1", *HOT)
     cluster.run("vm", "create", "--image", guest("dirtier"), "--name", "calm", "--memory", "32M",
                 "--node", "node-1", "--set", "iterations=0", "--shares", "128")
-    cluster.wait(lambda: instructions(cluster, "hot") > 5_000_000, what="hot")
+    wait_dirtying(cluster, "hot")
     never = ["--downtime-ms", "20", "--max-bandwidth", "32M"]
 
     code, stdout, stderr = _interrupted(cluster, "migrate", "hot", "node-2", *never, "-o", "json")
