@@ -42,7 +42,8 @@ STATE_NAMES = {
 }
 STATE_VALUES = {v: k for k, v in STATE_NAMES.items()}
 HOLDING = ("pending", "running", "paused", "migrating")
-FOLLOW_MOVE_SECONDS = 5.0  # a console follower waits this long for a VM that left its node to be recorded elsewhere
+FOLLOW_MOVE_SECONDS = 5.0  # a console follower waits this long for a VM that no node has (a hand-over, a lagging record)
+FOLLOW_RETRY_SECONDS = 0.1  # meanwhile it asks the VM's recorded node this often
 # A VM name follows the rule of a VM id (node/store.py): what the CLI can take
 # as an argument (not an option) and a shell need not quote.
 VM_NAME_RE = VM_ID_RE
@@ -543,6 +544,7 @@ class Controller:
         the console history migrates with the VM, so nothing is lost or
         repeated. It ends when the VM is deleted."""
         row = self.find_vm(selector)
+        missing_since = 0.0  # since when no node has answered for the VM (0: one just did)
         while True:
             node = row.node
             try:
@@ -550,24 +552,35 @@ class Controller:
                         vm_id=row.id, offset=offset, follow=follow)):
                     offset = chunk.offset + len(chunk.data)
                     yield chunk
+                missing_since = 0.0  # the node had the VM until now
             except grpc.RpcError as exc:
                 if not follow or exc.code() != grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
                     raise rpc_error(exc, f"console of VM {row.name}") from None
-            if not follow or not await self._moved_from(row, node):
+            if not follow:
                 return
-
-    async def _moved_from(self, row: VmRow, node: str) -> bool:
-        """Whether ``row``'s VM, which ``node`` no longer has, is recorded on
-        another node (within a few seconds: the record changes before the old
-        node frees its copy, but a node's report may be what is behind)."""
-        deadline = time.monotonic() + FOLLOW_MOVE_SECONDS
-        while self.vms.get(row.id) is row:
+            missing_since = missing_since or time.monotonic()
+            if not await self._next_node(row, node, missing_since + FOLLOW_MOVE_SECONDS):
+                log.info("console follower ends", vm=row.name, node=node, offset=offset,
+                         why="deleted" if self.vms.get(row.id) is not row else
+                         f"no node has had the VM for {FOLLOW_MOVE_SECONDS:g} s")
+                return
             if row.node != node:
-                return True
+                log.info("console follower moves with the VM", vm=row.name, source=node, node=row.node,
+                         offset=offset)
+
+    async def _next_node(self, row: VmRow, node: str, deadline: float) -> bool:
+        """Whether to go on streaming ``row``'s VM from ``row.node``, now that
+        ``node`` has ended its stream or does not have the VM. Its record may
+        name another node (it moved), or still ``node``: then ask ``node``
+        again shortly — the hand-over record names a migration's destination
+        before the destination resumes the VM, and a follower that reaches
+        it in between must wait for it. False once ``deadline`` is past or
+        the VM is deleted."""
+        if self.vms.get(row.id) is row and row.node == node:
             if time.monotonic() > deadline:
                 return False
-            await asyncio.sleep(0.1)
-        return False  # deleted
+            await asyncio.sleep(FOLLOW_RETRY_SECONDS)
+        return self.vms.get(row.id) is row
 
     async def write_console(self, selector: str, data: bytes) -> int:
         row = self.find_vm(selector)
