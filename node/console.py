@@ -16,6 +16,7 @@ class ConsoleBuffer:
         self.data = bytearray(history[-limit:] if limit else b"")
         self.start += len(history) - len(self.data)
         self._changed = asyncio.Event()
+        self.closed = False  # the VM left this node: nothing more will be appended here
 
     @property
     def end(self) -> int:
@@ -39,9 +40,16 @@ class ConsoleBuffer:
         return offset, bytes(self.data[pos:pos + limit]), truncated
 
     async def wait_beyond(self, offset: int) -> None:
-        while self.end <= offset:
+        """Until there is output beyond ``offset``, or the buffer is closed."""
+        while self.end <= offset and not self.closed:
             self._changed.clear()
             await self._changed.wait()
+
+    def close(self) -> None:
+        """The VM left this node (migrated, destroyed): wake every follower,
+        to move on at once rather than at its next look."""
+        self.closed = True
+        self._changed.set()
 
     def snapshot(self) -> tuple[int, bytes]:
         return self.start, bytes(self.data)

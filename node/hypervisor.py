@@ -661,9 +661,7 @@ class Hypervisor:
         vm = self.get(vm_id)
         check("destroy", vm.phase, vm_id)
         vm.check_not_busy()
-        vm.release()
-        del self.vms[vm_id]
-        self.admission.release(f"vm:{vm_id}")
+        self._evict(vm)
         await self._remove_files(vm_id)
         log.info("VM destroyed", vm_id=vm_id)
 
@@ -866,17 +864,23 @@ class Hypervisor:
                 return
             if self.vms.get(vm_id) is not vm:  # it left this node (migrated, destroyed): the follower moves on
                 return
-            try:  # new output, or a look every second at whether the VM is still here
+            try:  # new output, the VM leaving (ConsoleBuffer.close), or a look every second
                 await asyncio.wait_for(vm.console.wait_beyond(offset), FOLLOW_CHECK_SECONDS)
             except asyncio.TimeoutError:
                 pass
 
     async def drop_migrated(self, vm: Vm) -> None:
         """The VM now lives on another node: free this node's copy."""
+        self._evict(vm)
+        await self._remove_files(vm.vm_id)
+
+    def _evict(self, vm: Vm) -> None:
+        """``vm`` leaves this node (destroyed, or migrated away): its machine
+        and capacity are freed, and its console's followers move on now."""
         vm.release()
         self.vms.pop(vm.vm_id, None)
+        vm.console.close()
         self.admission.release(f"vm:{vm.vm_id}")
-        await self._remove_files(vm.vm_id)
 
     # -- reservations and node info ---------------------------------------------------------------------
 
