@@ -54,6 +54,25 @@ def test_host_writes_and_slow_paths_are_logged() -> None:
     assert ram.take_dirty() == [3]
 
 
+def test_scattered_page_writes_land_and_are_logged_as_host_writes_are() -> None:
+    """Ram.write_pages (a migration's dirty pages, in one call) writes what
+    write_bytes page by page would, and honours the same hooks."""
+    ram, expected = Ram(1 << 20), Ram(1 << 20)
+    pages = [1, 2, 9, 200, 255]
+    data = bytes(range(256)) * 16 * len(pages)
+    ram.start_dirty_log()
+    ram.write_pages(1, [p - 1 for p in pages], data)  # page numbers relative to a first page
+    for i, page in enumerate(pages):
+        expected.write_bytes(page * PAGE_SIZE, data[i * PAGE_SIZE:(i + 1) * PAGE_SIZE])
+    assert bytes(ram.data) == bytes(expected.data)
+    assert ram.take_dirty() == pages
+    with pytest.raises(IndexError):
+        ram.write_pages(0, [256], bytes(PAGE_SIZE))  # one page beyond RAM
+    with pytest.raises(ValueError):
+        ram.write_pages(0, [3, 4], bytes(PAGE_SIZE))  # data for one page only
+    assert ram.take_dirty() == []  # a refused write writes nothing
+
+
 def test_pages_are_rearmed_only_after_take() -> None:
     ram = Ram(1 << 20)
     ram.start_dirty_log()

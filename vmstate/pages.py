@@ -178,19 +178,24 @@ class PageEncoder:
         mem = self.memory
         data: list[int] = []
         zero: list[int] = []
-        contents: list[bytes] = []  # the data pages, copied once (checked for zeros, then sent)
+        contents: list[memoryview] = []  # views of the data pages, joined (copied once) into the record
+        page_view: memoryview | None = None
         for page in page_numbers:
-            page_bytes = mem[page << PAGE_SHIFT:(page + 1) << PAGE_SHIFT].tobytes()
-            if page_bytes == ZERO_PAGE:
+            page_view = mem[page << PAGE_SHIFT:(page + 1) << PAGE_SHIFT]
+            if page_view == ZERO_PAGE:
                 zero.append(page)
             else:
                 data.append(page)
-                contents.append(page_bytes)
+                contents.append(page_view)
             if len(data) + len(zero) == limit:
-                yield self._list_payload(data, zero, b"".join(contents))
-                data, zero, contents = [], [], []
+                payload = self._list_payload(data, zero, b"".join(contents))
+                data, zero, contents, page_view = [], [], [], None  # no view kept while the caller waits
+                yield payload
         if data or zero:
-            yield self._list_payload(data, zero, b"".join(contents))
+            payload = self._list_payload(data, zero, b"".join(contents))
+            contents.clear()
+            page_view = None
+            yield payload
 
     def _list_payload(self, data: list[int], zero: list[int], blob: bytes) -> dict[str, Any]:
         return self._seal({"pages": _u32(data), "zero": _u32(zero)}, 0, data, zero, blob)
@@ -244,7 +249,7 @@ class PageDecoder:
         top = max(max(data, default=-1), max(zero, default=-1))
         if top >= self.npages:
             raise LimitError(f"page {top} is beyond the guest's {self.npages} pages")
-        self._write(0, data, self._contents(payload, blob, len(data), "page list record"), zero)
+        self._write(0, data, self._contents(payload, blob, len(data), "page list record"), zero, scattered=True)
 
     def apply(self, payload: dict[str, Any]) -> None:
         try:
@@ -289,11 +294,15 @@ class PageDecoder:
             raise FormatError(f"{what} holds {len(blob)} bytes for {count} pages")
         return blob
 
-    def _write(self, first: int, data: list[int], blob: bytes, zero: list[int]) -> None:
-        """Pages ``first + i``: data for ``i`` in ``data`` (``blob``, in order), zeros for ``i`` in ``zero``."""
+    def _write(self, first: int, data: list[int], blob: bytes, zero: list[int], scattered: bool = False) -> None:
+        """Pages ``first + i``: data for ``i`` in ``data`` (``blob``, in order), zeros for ``i`` in ``zero``.
+        ``scattered``: few of the pages are neighbours (a PAGE_LIST record), so they are written one
+        by one in a single call (``ram.write_pages``) rather than by runs."""
         ram = self.ram
         if data is _ALL:
             ram.write_bytes(first << PAGE_SHIFT, blob)
+        elif scattered:
+            ram.write_pages(first, data, blob)
         else:
             view = memoryview(blob)
             run_start = 0

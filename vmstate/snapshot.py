@@ -845,6 +845,9 @@ class _NoRam:
     def write_bytes(self, address: int, data: bytes | memoryview) -> None:
         pass
 
+    def write_pages(self, first: int, pages: list[int], data: bytes | memoryview) -> None:
+        pass
+
 
 def inspect(path: str, limits: Limits | None = None, check_image: bool = True,
             check_states: bool = False) -> Report:

@@ -204,6 +204,27 @@ class Ram:
                     hi = min(end, (page + 1) << PAGE_SHIFT)
                     self.hooked_write(lo, hi - lo)
 
+    def write_pages(self, first: int, pages: list[int], data: bytes | memoryview) -> None:
+        """Write page ``first + p`` for each ``p`` in ``pages`` from the
+        consecutive pages of ``data``, as :meth:`write_bytes` would one by one
+        (hooks honoured) but without a call per page: a migration's scattered
+        dirty pages, applied during the guest's downtime."""
+        if not pages:
+            return
+        if len(data) != len(pages) << PAGE_SHIFT:
+            raise ValueError(f"{len(data)} bytes for {len(pages)} pages")
+        if first + min(pages) < 0 or first + max(pages) >= self.npages:
+            raise IndexError(f"a page beyond RAM of {self.npages} pages")
+        u8, hooks, view = self.u8, self.hooks, memoryview(data)
+        pos = 0
+        for page in pages:
+            page += first
+            off = page << PAGE_SHIFT
+            u8[off:off + PAGE_SIZE] = view[pos:pos + PAGE_SIZE]
+            pos += PAGE_SIZE
+            if hooks[page]:
+                self.hooked_write(off, PAGE_SIZE)
+
     def read_bytes(self, off: int, length: int) -> bytes:
         end = off + length
         if off < 0 or end > self.size:
