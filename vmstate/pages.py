@@ -222,7 +222,8 @@ def _from_u32(raw: Any, what: str) -> list[int]:
 
 
 class PageDecoder:
-    """Validates PAGES (and PAGE_LIST) payloads and writes them into a RAM object (their
+    """Validates PAGES (and PAGE_LIST) payloads and writes them into a RAM object (``write_bytes``,
+    ``write_pages``: :class:`node.machine.memory.Ram`; their
     byte strings may be ``bytes`` or byte views: see ``codec.FrameDecoder(views=...)``), keeping the
     digest of what it applied (equal to the encoder's canonical digest when the
     records came from :meth:`PageEncoder.all_pages`)."""
