@@ -406,3 +406,88 @@ def test_a_rounds_first_message_goes_with_its_first_page_record_then_a_megabyte_
         if eager.full:
             sizes.append(sum(len(p) for p in eager.take()))
     assert len(sizes) == 1 and sizes[0] >= BATCH_BYTES
+
+
+# -- the console history, in pieces ------------------------------------------------------------
+
+
+def _console_frame(start: int, data: bytes) -> codec.Frame:
+    return list(codec.FrameDecoder().feed(codec.encode_frame(codec.CONSOLE, {"start": start, "data": data})))[0]
+
+
+class _NoMachine(Built):
+    def booted(self) -> None:  # console records need no machine
+        pass
+
+
+def _receiving(console_limit: int = 1 << 20) -> DestinationMachine:
+    dm = DestinationMachine(_NoMachine(), console_limit=console_limit)
+    dm.feed(list(codec.FrameDecoder().feed(codec.encode_frame(
+        codec.HEADER, {"migration": MIGRATION_VERSION, "machine": {}})))[0])
+    assert dm.phase is DPhase.RECEIVING
+    return dm
+
+
+def test_the_console_history_arrives_in_pieces_that_continue_each_other() -> None:
+    dm = _receiving()
+    dm.feed(_console_frame(100, b"boot\n"))
+    dm.feed(_console_frame(105, b"iter=1\n"))
+    dm.feed(_console_frame(112, b""))
+    dm.feed(_console_frame(112, b"iter=2\n"))
+    assert dm.console is not None
+    assert (dm.console.start, bytes(dm.console.data)) == (100, b"boot\niter=1\niter=2\n")
+
+
+def test_a_console_piece_after_a_gap_starts_the_history_over_and_a_repeat_is_refused() -> None:
+    dm = _receiving()
+    dm.feed(_console_frame(0, b"old output\n"))
+    dm.feed(_console_frame(50, b"kept\n"))  # the source dropped offsets 11-49: so does the copy
+    assert dm.console is not None and (dm.console.start, bytes(dm.console.data)) == (50, b"kept\n")
+    with pytest.raises(ProtocolError, match="offset 52 repeats output already received"):
+        dm.feed(_console_frame(52, b"pt\n"))
+    with pytest.raises(ProtocolError, match="malformed console record"):
+        dm.feed(_console_frame(-1, b"x"))
+
+
+def test_the_destination_keeps_its_own_console_limit_of_the_pieces() -> None:
+    dm = _receiving(console_limit=8)
+    dm.feed(_console_frame(0, b"0123456789"))
+    dm.feed(_console_frame(10, b"abcd"))
+    assert dm.console is not None and (dm.console.start, bytes(dm.console.data)) == (6, b"6789abcd")
+
+
+def test_each_console_record_of_the_source_carries_only_the_output_since_the_last() -> None:
+    """Rounds send the history as it grows, so the stop-and-copy (in the
+    guest's downtime) carries only the last lines, not up to a megabyte."""
+    from types import SimpleNamespace
+
+    from node.console import ConsoleBuffer
+    from node.migration.driver import Outgoing
+
+    console = ConsoleBuffer(limit=16)
+    console.append(b"0123456789")
+    out = SimpleNamespace(vm=SimpleNamespace(console=console), console_sent=None)
+    record = Outgoing.console_record
+    assert record(out) == {"start": 0, "data": b"0123456789"}  # type: ignore[arg-type]
+    assert record(out) is None  # type: ignore[arg-type]
+    console.append(b"abc")
+    assert record(out) == {"start": 10, "data": b"abc"}  # type: ignore[arg-type]
+    console.append(b"x" * 20)  # more than the buffer keeps: the record starts at the oldest byte kept
+    assert record(out) == {"start": 17, "data": b"x" * 16}  # type: ignore[arg-type]
+    assert record(out) is None  # type: ignore[arg-type]
+    # The destination, fed the same records, holds the same history.
+    dm = _receiving(console_limit=16)
+    for start, data in ((0, b"0123456789"), (10, b"abc"), (17, b"x" * 16)):
+        dm.feed(_console_frame(start, data))
+    assert dm.console is not None and (dm.console.start, bytes(dm.console.data)) == (console.start, bytes(console.data))
+
+
+def test_an_empty_console_is_sent_once_with_its_offset() -> None:
+    from types import SimpleNamespace
+
+    from node.console import ConsoleBuffer
+    from node.migration.driver import Outgoing
+
+    out = SimpleNamespace(vm=SimpleNamespace(console=ConsoleBuffer(limit=0, start=42)), console_sent=None)
+    assert Outgoing.console_record(out) == {"start": 42, "data": b""}  # type: ignore[arg-type]
+    assert Outgoing.console_record(out) is None  # type: ignore[arg-type]

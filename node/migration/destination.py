@@ -2,7 +2,7 @@
 
 ```
 AWAIT_HEADER --HEADER--> AWAIT_BOOT --BOOT x boot_records--> RECEIVING   (no BOOT records: straight on)
-RECEIVING --ROUND|PAGES|DISK|STATE|CONSOLE--> RECEIVING
+RECEIVING --ROUND|PAGES|DISK|STATE|CONSOLE--> RECEIVING   (CONSOLE: the next piece of the history)
 RECEIVING --FINAL (digest and spot checks verified)--> VERIFIED
 VERIFIED --commit()--> COMMITTED        any phase but COMMITTED --ABORT|abort()--> ABORTED
 ```
@@ -23,6 +23,8 @@ from typing import Any, Protocol
 from vmstate import codec
 from vmstate.codec import Frame
 
+from ..console import DEFAULT_LIMIT, ConsoleBuffer
+
 # 2: the memory digest and spot checks are by chunk (node.migration.digest),
 # rounds after the first send PAGE_LIST records, and the destination
 # acknowledges each ROUND record k >= 1 once it has applied everything before
@@ -31,7 +33,10 @@ from vmstate.codec import Frame
 # any size, in pieces), which the header counts (``boot_records``).
 # 4: PAGES and PAGE_LIST records carry crc32 0 and are not checked on arrival: the
 # memory digest verifies their contents end to end (FORMAT.md "Migration streams").
-MIGRATION_VERSION = 4
+# 5: the console history travels in pieces: each pre-copy round ends with a
+# CONSOLE record of the output since the last one, and the stop-and-copy carries
+# only the rest (a full history is up to 1 MiB: it was sent in the downtime).
+MIGRATION_VERSION = 5
 MAX_BOOT_RECORDS = 4096
 
 
@@ -65,18 +70,19 @@ class Target(Protocol):
 
     def chunk_hash(self, chunk: int) -> int: ...
 
-    def finish(self, hart: dict[str, Any], devices: dict[str, Any], console: tuple[int, bytes] | None,
+    def finish(self, hart: dict[str, Any], devices: dict[str, Any], console: ConsoleBuffer | None,
                final: dict[str, Any]) -> None: ...
 
 
 class DestinationMachine:
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, console_limit: int = DEFAULT_LIMIT) -> None:
         self.target = target
+        self.console_limit = console_limit
         self.phase = Phase.AWAIT_HEADER
         self.round = -1
         self.hart: dict[str, Any] | None = None
         self.devices: dict[str, Any] = {}
-        self.console: tuple[int, bytes] | None = None
+        self.console: ConsoleBuffer | None = None  # the history so far, kept to console_limit
         self.final: dict[str, Any] = {}
         self.reason = ""
         self.boot_left = 0
@@ -137,16 +143,28 @@ class DestinationMachine:
             else:
                 raise ProtocolError(f"migration destination: unexpected state record {name!r}")
         elif kind == codec.CONSOLE:
-            start, data = p.get("start"), p.get("data")
-            if not isinstance(start, int) or start < 0 or not isinstance(data, bytes):
-                raise ProtocolError("migration destination: malformed console record")
-            self.console = (start, data)
+            self._console(p)
         elif kind == codec.FINAL:
             self._verify(p)
             self.phase = Phase.VERIFIED
         else:
             raise self._illegal(kind)
         return self.phase
+
+    def _console(self, p: dict[str, Any]) -> None:
+        """The next piece of the console history: it continues the last one,
+        or starts after a gap (the source's buffer dropped the output between
+        them, so nothing before it is kept there either)."""
+        start, data = p.get("start"), p.get("data")
+        if not isinstance(start, int) or start < 0 or not isinstance(data, bytes):
+            raise ProtocolError("migration destination: malformed console record")
+        if self.console is None or start > self.console.end:
+            self.console = ConsoleBuffer(self.console_limit, start, data)
+        elif start == self.console.end:
+            self.console.append(data)
+        else:
+            raise ProtocolError(f"migration destination: console record at offset {start} repeats output "
+                                f"already received (up to offset {self.console.end})")
 
     def _boot_done(self) -> Phase:
         self.target.booted()

@@ -4,7 +4,8 @@ Source (``MigrateOut``, called by the controller): opens ``MigrateIn`` on the
 destination and streams vmstate frames — header, round 0 (every non-zero
 page, with dirty logging on and the VM running), rounds k (pages dirtied
 during round k-1), then stop-and-copy (VM paused, last dirty pages and disk
-chunks, hart and device records, console history, FINAL with the memory
+chunks, hart and device records, the console output since the last round
+(each round carries the output since the one before), FINAL with the memory
 digest and spot checks). Each pre-copy round ends with the next round's
 marker, which the destination acknowledges once it has applied everything
 before it: a round's bandwidth is what reached the destination's memory, and
@@ -152,6 +153,7 @@ class Outgoing:
     round_plan: tuple[int, int] | None = None  # a round under way: sent_bytes at its start, bytes it should send
     finished_round: Round | None = None  # the last round Migrations._round sent
     stalled: str = ""  # why Migrations._watch gave up on the destination
+    console_sent: int | None = None  # the console history is sent up to this offset (None: none yet)
     digest: MemoryDigest = field(init=False)
     holds: gcpolicy.Holds = field(default_factory=gcpolicy.Holds)  # on the garbage collector (node.gcpolicy)
 
@@ -162,6 +164,17 @@ class Outgoing:
         """Every PAGES or PAGE_LIST record sent goes through here (the encoder's hook)."""
         self.digest.update(first, data, contents, zero)
         self.zero_pages += len(zero)
+
+    def console_record(self) -> dict[str, Any] | None:
+        """The console output since the last record (all of it the first
+        time; after a gap, from the oldest byte still kept), or None when
+        there is none: a round sends it so the stop-and-copy has only the rest."""
+        console = self.vm.console
+        if self.console_sent == console.end:
+            return None
+        start, data, _ = console.read(self.console_sent or 0, console.limit)
+        self.console_sent = start + len(data)
+        return {"start": start, "data": data}
 
     def stats(self) -> node_pb2.MigrationStats:
         sm = self.sm
@@ -438,8 +451,8 @@ class Migrations:
         state = [codec.encode_frame(codec.STATE, {"name": "hart", "state": machine.hart.to_state()})]
         for name, record in machine.device_states().items():
             state.append(codec.encode_frame(codec.STATE, {"name": f"device:{name}", "state": record}))
-        start, history = vm.console.snapshot()
-        state.append(codec.encode_frame(codec.CONSOLE, {"start": start, "data": history}))
+        if (console := out.console_record()) is not None:  # the rest: the rounds sent the history before it
+            state.append(codec.encode_frame(codec.CONSOLE, console))
         out.state_bytes = sum(len(f) for f in state)
         spots = self._spot_checks(out, req.job_id)
         state.append(codec.encode_frame(codec.FINAL, {
@@ -546,6 +559,8 @@ class Migrations:
         # over (the guest keeps running): the round's time and bandwidth are the
         # destination's, and no backlog is left in the stream's buffers to be
         # worked off during the downtime (up to 60 ms of it, measured).
+        if (console := out.console_record()) is not None:
+            batch.add(codec.CONSOLE, console)
         batch.add(codec.ROUND, {"round": number + 1})
         await self._write(out, batch.take() + self._disk_frames(out, disk_chunks, zstd))
         await self._round_applied(out, number + 1)
@@ -811,7 +826,7 @@ class Incoming:
         self.reservation_id = reservation_id
         self.source = source
         self.decoder = wire.frame_decoder()
-        self.machine_sm = DestinationMachine(self)
+        self.machine_sm = DestinationMachine(self, console_limit=hv.config.console_limit)
         self.vm_id = ""
         self.machine: Machine | None = None
         self.vm: Vm | None = None
@@ -990,7 +1005,7 @@ class Incoming:
             raise ProtocolError(f"spot check of memory chunk {chunk}, beyond memory")
         return chunk_hash(mem, chunk)
 
-    def finish(self, hart: dict[str, Any], devices: dict[str, Any], console: tuple[int, bytes] | None,
+    def finish(self, hart: dict[str, Any], devices: dict[str, Any], console: ConsoleBuffer | None,
                final: dict[str, Any]) -> None:
         machine = self.machine
         assert machine is not None
@@ -998,8 +1013,7 @@ class Incoming:
             machine.restore_states(hart, devices)
         except (StateError, ValueError, KeyError, TypeError) as exc:
             raise ProtocolError(f"the final state is unusable: {exc}") from None
-        limit = self.hv.config.console_limit
-        buffer = ConsoleBuffer(limit, console[0], console[1]) if console else ConsoleBuffer(limit)
+        buffer = console if console is not None else ConsoleBuffer(self.hv.config.console_limit)
         assert self.definition is not None
         vm = Vm(self.definition, self.hv.store, buffer)
         vm.attach(machine)
