@@ -4,8 +4,9 @@ A job reserves capacity on the destination, asks the source to send the VM
 (``MigrateOut``) and relays its progress to watchers. When the destination has
 verified the state, the controller writes the hand-over record — the VM's new
 node and the job's status, in one SQLite transaction — and only then tells the
-destination to resume (``FinishMigration(commit)``) and the source to free its
-paused copy. Before that record any failure or cancel aborts both sides: the
+destination to resume (``FinishMigration(commit)``, sent on the ``HandOver``
+stream opened when the job started: a new call would add ~1 ms to the guest's
+downtime) and the source to free its paused copy. Before that record any failure or cancel aborts both sides: the
 VM keeps running on the source and the reservation is released. After it the
 job only rolls forward — unless the destination answers that it lost its copy
 before resuming it (it restarted): the source's paused copy is then the only
@@ -19,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import grpc
 import structlog
@@ -183,6 +184,23 @@ class Jobs:
     # -- running one -------------------------------------------------------------------------------
 
     async def _run(self, job: JobRow, params: node_pb2.MigrationParams) -> None:
+        decision = self._open_hand_over(job)
+        try:
+            await self._migrate(job, params, decision)
+        finally:
+            if decision is not None:
+                decision.cancel()  # answered, or no longer needed
+
+    def _open_hand_over(self, job: JobRow) -> Any:
+        """The stream the commit will go to the destination on (NodeService.HandOver),
+        opened now so the commit, inside the guest's downtime, costs one message.
+        None if the destination cannot be called now: the commit then makes a call."""
+        try:
+            return self.c.node_stub(job.destination).HandOver()
+        except E.ControllerError:
+            return None
+
+    async def _migrate(self, job: JobRow, params: node_pb2.MigrationParams, decision: Any) -> None:
         c = self.c
         try:
             dest = c.nodes[job.destination]
@@ -224,25 +242,26 @@ class Jobs:
         await c.store.commit_migration(job, vm)
         log.info("hand-over recorded", job_id=job.id, commit_ms=round((time.time() - t_commit) * 1000, 2))
         self._publish(job)
-        await self._roll_forward(job)
+        await self._roll_forward(job, decision)
         try:
             async for _ in call:  # the source's stream ends once it is verified
                 pass
         except grpc.RpcError:
             pass  # the source is gone: the hand-over no longer needs it
 
-    async def _roll_forward(self, job: JobRow) -> None:
-        """Resume on the destination, free the source; retry until both answer."""
+    async def _roll_forward(self, job: JobRow, decision: Any = None) -> None:
+        """Resume on the destination (first on the ``decision`` stream, if
+        one is open), free the source; retry until both answer."""
         c = self.c
         c.in_flight.add(job.vm_id)
         stats = _stats(job)
+        commit = node_pb2.FinishMigrationRequest(job_id=job.id, commit=True, vm_id=job.vm_id)
         try:
             attempt = 0
             while True:  # until the destination answers (a long outage only delays it: see below)
                 try:
-                    finished = await c.node_stub(job.destination).FinishMigration(
-                        node_pb2.FinishMigrationRequest(job_id=job.id, commit=True, vm_id=job.vm_id),
-                        timeout=NODE_CALL_SECONDS)
+                    stream, decision = decision, None  # a retry makes a call
+                    finished = await self._commit_on(job, commit, stream)
                     if finished.downtime_ms:
                         stats.downtime_ms = finished.downtime_ms
                     if finished.HasField("vm") and job.vm_id in c.vms:
@@ -285,6 +304,26 @@ class Jobs:
         await self._save(job, "completed")
         log.info("migration job completed", job_id=job.id, vm=job.vm_name, destination=job.destination,
                  downtime_ms=round(stats.downtime_ms, 2))
+
+    async def _commit_on(self, job: JobRow, commit: node_pb2.FinishMigrationRequest,
+                         decision: Any) -> node_pb2.FinishMigrationResponse:
+        """The destination's answer to the commit: on the open ``decision``
+        stream if there is one and it answers, else by a FinishMigration call
+        (a commit is idempotent: one the stream delivered is answered again)."""
+        if decision is not None:
+            try:
+                await decision.write(commit)
+                answer = await asyncio.wait_for(decision.read(), NODE_CALL_SECONDS)
+                if answer is not grpc.aio.EOF:
+                    return answer
+            except grpc.RpcError as exc:
+                if exc.code() == grpc.StatusCode.NOT_FOUND:  # the node's answer: it lost the copy
+                    raise
+            except asyncio.TimeoutError:
+                pass
+            log.info("the hand-over stream did not answer; the commit makes a call", job_id=job.id,
+                     destination=job.destination)
+        return await self.c.node_stub(job.destination).FinishMigration(commit, timeout=NODE_CALL_SECONDS)
 
     async def _hand_back(self, job: JobRow, why: str) -> None:
         """After the hand-over record, the destination lost its copy before

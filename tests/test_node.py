@@ -285,6 +285,43 @@ def test_a_paused_vm_migrates_paused_and_then_finishes_identically(
     assert_ends_as(b, "m", expected_out, expected_digest)
 
 
+def test_the_hand_over_stream_commits_as_finish_migration_does(
+        pair: tuple[NodeProcess, NodeProcess], tmp_path: Path) -> None:
+    """The controller opens HandOver on the destination when a job starts and
+    sends the commit on it: answered as FinishMigration answers (the VM, the
+    downtime), and a refusal ends the stream with FinishMigration's status."""
+    import queue
+
+    data = image("dirtier", iterations=1500)
+    expected_out, expected_digest = reference_end(data, tmp_path)
+    a, b = pair
+    a.create("h", data)
+    run_to(a, "h", 1_000_000)
+    requests: "queue.Queue[node_pb2.FinishMigrationRequest | None]" = queue.Queue()
+
+    def decisions():  # type: ignore[no-untyped-def]
+        while (request := requests.get()) is not None:
+            yield request
+    answers = b.stub.HandOver(decisions())  # opened before the migration, as the controller does
+    try:
+        progress = [p.stats.status for p in a.stub.MigrateOut(node_pb2.MigrateOutRequest(
+            job_id="handed", vm_id="h", destination=b.address))]
+        assert progress[-1] == "verified"
+        requests.put(node_pb2.FinishMigrationRequest(job_id="handed", commit=True, vm_id="h"))
+        committed = next(answers)
+        assert committed.vm.vm_id == "h" and 0 < committed.downtime_ms < 1000
+        requests.put(node_pb2.FinishMigrationRequest(job_id="handed", commit=True, vm_id="other"))
+        with pytest.raises(grpc.RpcError) as lost:
+            next(answers)
+        assert lost.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        requests.put(None)
+        answers.cancel()
+    a.stub.FinishMigration(node_pb2.FinishMigrationRequest(job_id="handed", commit=True,
+                                                           downtime_ms=committed.downtime_ms))
+    assert_ends_as(b, "h", expected_out, expected_digest)
+
+
 def test_a_vm_with_a_boot_image_larger_than_a_record_snapshots_and_migrates(
         pair: tuple[NodeProcess, NodeProcess], tmp_path: Path) -> None:
     """A 20 MiB initrd is larger than one vmstate record (16 MiB): the boot
