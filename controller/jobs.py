@@ -6,13 +6,14 @@ verified the state, the controller writes the hand-over record — the VM's new
 node and the job's status, in one SQLite transaction — and only then tells the
 destination to resume (``FinishMigration(commit)``, sent on the ``HandOver``
 stream opened when the job started: a new call would add ~1 ms to the guest's
-downtime) and the source to free its paused copy. Before that record any failure or cancel aborts both sides: the
-VM keeps running on the source and the reservation is released. After it the
-job only rolls forward — unless the destination answers that it lost its copy
-before resuming it (it restarted): the source's paused copy is then the only
-one, and the job hands the VM back to it (status ``handback``, recorded
-before the source resumes). A controller that restarts finishes what its
-store says: forward for jobs past the record, back for the others.
+downtime) and the source to free its paused copy. Before that record any
+failure or cancel aborts both sides: the VM keeps running on the source and
+the reservation is released. After it the job only rolls forward — unless
+the destination answers that it lost its copy before resuming it (it
+restarted): the source's paused copy is then the only one, and the job hands
+the VM back to it (status ``handback``, recorded before the source resumes).
+A controller that restarts finishes what its store says: forward for jobs
+past the record, back for the others.
 """
 
 from __future__ import annotations
