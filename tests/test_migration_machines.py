@@ -494,15 +494,15 @@ def test_an_empty_console_is_sent_once_with_its_offset() -> None:
 
 
 def test_scattered_rounds_go_in_several_messages_so_both_ends_work_at_once() -> None:
-    from node.migration.driver import LIST_MESSAGES, MIN_LIST_PAGES, Batch, list_record_pages
+    from node.migration.driver import LIST_MESSAGES, MIN_LIST_PAGES, list_record_pages, scattered_records
 
     assert list_record_pages(240) == 30 and -(-240 // list_record_pages(240)) == LIST_MESSAGES
     assert list_record_pages(5) == MIN_LIST_PAGES  # a message has a cost of its own
     assert list_record_pages(100_000) == WINDOW  # a large round: records as large as ever
     memory = memoryview(os.urandom(240 * PAGE_SIZE))
-    per = list_record_pages(240)
-    batch, messages = Batch(eager=True, limit=per * PAGE_SIZE), []
-    for payload in PageEncoder(memory, canonical=False).page_list(range(240), per):
+    batch, records = scattered_records(PageEncoder(memory, canonical=False), list(range(240)))
+    messages = []
+    for payload in records:
         batch.add(codec.PAGE_LIST, payload)
         if batch.full:
             messages.append(batch.take())

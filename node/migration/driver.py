@@ -30,7 +30,7 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
 
 import grpc
 import structlog
@@ -88,6 +88,14 @@ VERIFIED_HOLD_SECONDS = 600.0
 MAX_CHANNELS = 64  # destinations whose channel is kept (see Migrations._channel)
 MEASURED_PAGES = 64  # a stop-and-copy of at least this many pages updates Migrations.page_seconds
 MAX_HANDOVER_SECONDS = 1.0  # a measured hand-over longer than this is an outlier, not learnt
+
+
+def scattered_records(encoder: PageEncoder, pages: list[int]) -> tuple["Batch", Iterator[dict[str, Any]]]:
+    """The batch and the PAGE_LIST records for a round k >= 1 or the
+    stop-and-copy of ``pages`` (ascending): a record per message, of
+    :func:`list_record_pages` pages."""
+    per = list_record_pages(len(pages))
+    return Batch(eager=True, limit=per * PAGE_SIZE), encoder.page_list(pages, per)
 
 
 def list_record_pages(pages: int) -> int:
@@ -452,9 +460,8 @@ class Migrations:
         # Stream the last pages in batches so encoding, transfer and the
         # destination's writes overlap (the downtime is the longest stage, not the sum).
         # Round len(sm.rounds): its marker ended the last pre-copy round.
-        per = list_record_pages(len(final_pages))
-        batch = Batch(eager=True, limit=per * PAGE_SIZE)
-        for payload in encoder.page_list(final_pages, per):
+        batch, records = scattered_records(encoder, final_pages)
+        for payload in records:
             batch.add(codec.PAGE_LIST, payload)
             if batch.full:
                 await self._write(out, batch.take())
@@ -541,14 +548,12 @@ class Migrations:
             (sum(1 for t in out.touched if t) * WINDOW if out.touched is not None else out.machine.ram.npages)
         out.round_plan = (sent_before, planned * PAGE_SIZE)
         progress_at = start + PROGRESS_SECONDS
-        per = list_record_pages(len(pages)) if pages is not None else WINDOW
-        batch = Batch(eager=True, limit=per * PAGE_SIZE if pages is not None else BATCH_BYTES)
-        if number == 0:  # later rounds' markers end the round before them
-            batch.add(codec.ROUND, {"round": number})
         if pages is None:  # round 0: whole windows
-            kind, source = codec.PAGES, encoder.all_pages(out.touched)
+            batch, kind, source = Batch(eager=True), codec.PAGES, encoder.all_pages(out.touched)
+            batch.add(codec.ROUND, {"round": number})  # later rounds' markers end the round before them
         else:  # the pages dirtied since, scattered: by number
-            kind, source = codec.PAGE_LIST, encoder.page_list(pages, per)
+            batch, source = scattered_records(encoder, pages)
+            kind = codec.PAGE_LIST
         data_before, zero_before = encoder.data_pages, encoder.zero_pages
         payload: dict[str, Any] = {}
         try:
