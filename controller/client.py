@@ -136,6 +136,8 @@ class Client:
 CONNECTION_FAILURES = ("failed to connect", "connection refused", "connections to all backends failing",
                        "dns resolution failed", "socket closed", "connection reset", "broken pipe",
                        "failed to pick subchannel", "ssl handshake failed", "handshake failed")
+# gRPC's words for a call the server ended by shutting down (its grace period over).
+SERVER_STOPPED = "cancelling all calls"
 
 
 def fail(exc: grpc.RpcError, what: str = "") -> ClientError:
@@ -145,4 +147,6 @@ def fail(exc: grpc.RpcError, what: str = "") -> ClientError:
         # gRPC's own words for a channel that never reached the controller; the
         # controller's UNAVAILABLE answers (a node it cannot reach) speak for themselves.
         details = f"cannot reach the controller ({details})"
+    elif code == grpc.StatusCode.UNAVAILABLE and details.lower().startswith(SERVER_STOPPED):
+        details = f"the controller stopped during the call ({details})"
     return ClientError(f"{what}: {details}" if what else details, exit_code=EXIT_CODES.get(code, 1))

@@ -155,6 +155,14 @@ def test_the_cli_blames_the_controller_only_for_its_own_connection() -> None:
     assert relayed.exit_code == 6
 
 
+def test_the_cli_says_when_the_controller_stopped_during_a_call() -> None:
+    """`vm console --follow` ended with gRPC's bare "Cancelling all calls"
+    when the controller shut down under it."""
+    stopped = fail(_RpcError(grpc.StatusCode.UNAVAILABLE, "Cancelling all calls"), "console of t")
+    assert str(stopped) == "console of t: the controller stopped during the call (Cancelling all calls)"
+    assert stopped.exit_code == 6
+
+
 def test_cluster_up_with_a_hung_node_keeps_the_rest_running(tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """`cluster up` restarting a dead controller beside a hung node (SIGSTOP)
