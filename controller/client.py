@@ -18,6 +18,10 @@ import grpc
 
 from caravan import controller_pb2_grpc, node_pb2_grpc
 
+from .client_error import ClientError
+
+__all__ = ["Client", "ClientError", "ClusterConfig", "cluster_dir", "fail"]
+
 DEFAULT_DIR = ".caravan"
 CONFIG_NAME = "cluster.json"
 CONFIG_VERSION = 1
@@ -34,16 +38,6 @@ EXIT_CODES = {
     grpc.StatusCode.DEADLINE_EXCEEDED: 6,
 }
 MAX_MESSAGE = 256 << 20
-
-
-class ClientError(Exception):
-    """A failure to show the CLI user, with the exit code to use."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
 
 
 def cluster_dir(explicit: str | None = None) -> str:

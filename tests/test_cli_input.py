@@ -125,6 +125,19 @@ def test_a_cluster_command_does_not_load_the_emulator_or_the_daemons(args: list[
     assert proc.stdout.splitlines()[-1] == b"loaded: []", proc.stdout
 
 
+def test_caravan_run_does_not_load_grpc() -> None:
+    """`caravan run` reaches no cluster: the CLI's entry point imported gRPC
+    (~0.17 s) only to catch the client's error type (controller.client_error)."""
+    code = ("import atexit, sys\n"
+            "atexit.register(lambda: print('grpc loaded:', 'grpc' in sys.modules))\n"
+            "from controller.cli import main\n"
+            f"main(['run', {guest('hello')!r}])\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert b"Hello from a Caravan guest!" in proc.stdout
+    assert proc.stdout.splitlines()[-1] == b"grpc loaded: False", proc.stdout
+
+
 def test_help_lists_every_command_family() -> None:
     top = caravan("--help")
     assert top.returncode == 0, top.stderr

@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from controller.client import ClientError
+from controller.client_error import ClientError
 from . import signals
 from .lazy import LazyGroup
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.client import ClientError
+from controller.client_error import ClientError
 
 EXIT_USAGE = 2
 
