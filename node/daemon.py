@@ -25,7 +25,7 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry
 
-from . import tls
+from . import cpus, tls
 from .metrics import serve_metrics
 
 log = structlog.get_logger("daemon")
@@ -140,7 +140,7 @@ async def serve(options: ServeOptions, make: Callable[[str], Daemon]) -> dict:
         write_ready(options.ready_file, {"name": daemon.name, "address": address, "port": port,
                                          "metrics_port": metrics_port, "pid": os.getpid(), **daemon.ready_info})
         log.info("serving", name=daemon.name, address=address, tls=options.tls is not None,
-                 metrics_port=metrics_port)
+                 metrics_port=metrics_port, cpus=cpus.format_cpu_list(cpus.available()))
         await stop.wait()
         log.info("stopping", name=daemon.name)
     finally:

@@ -76,14 +76,24 @@ def node_group() -> None:
               help="Write the exit report here (JSON) once stopped: the VMs whose state could not be saved "
                    "(the node then exits 1).")
 @click.option("--controller", default=None, help="Register and heartbeat with the controller at HOST:PORT.")
+@click.option("--cpus", default=None, metavar="LIST",
+              help="Run the node (its guests, event loop and gRPC threads) on these host CPUs only, "
+                   "e.g. 0-1 or 0,2 (as taskset -c; default: all).")
 @tls_options
 @exit_with_option
 def serve_command(listen: str, data_dir: str, capacity_memory: int, capacity_vcpus: int, backend: str,
                   name: str | None, resume_on_start: bool, save_on_shutdown: bool, metrics_port: int | None,
                   slice_ms: float, ready_file: str | None, controller: str | None, certs_dir: str | None,
                   tls_ca: str | None, tls_cert: str | None, tls_key: str | None, insecure: bool,
-                  exit_with: int | None, exit_file: str | None) -> None:
+                  exit_with: int | None, exit_file: str | None, cpus: str | None) -> None:
     """Run a node: a hypervisor for many VMs behind NodeService."""
+    if cpus is not None:  # first: every thread the node starts inherits it
+        from node.cpus import parse_cpu_list, pin_process
+
+        try:
+            pin_process(parse_cpu_list(cpus))
+        except ValueError as exc:
+            raise CliError(f"--cpus {cpus}: {exc}") from None
     from node.daemon import ServeOptions
     from node.hypervisor import NodeConfig
     from node.server import NodeOptions, serve_node
