@@ -29,6 +29,8 @@ import grpc
 
 from caravan import controller_pb2
 
+from node import cpus
+
 from .client import Client, ClientError, ClusterConfig
 
 DAEMON = [sys.executable, "-c", "from controller.cli import main; main()"]
@@ -48,11 +50,13 @@ class UpOptions:
     capacity_vcpus: int | None = None
     backend: str | None = None
     node_timeout: float | None = None
+    pin: bool | None = None  # each node on its own host CPUs (node.cpus.plan)
 
 
-NODE_OPTIONS = ("capacity_memory", "capacity_vcpus", "backend")  # recorded per node
+NODE_OPTIONS = ("capacity_memory", "capacity_vcpus", "backend", "pin")  # recorded per node
 DEFAULT_NODES = 3
-DEFAULTS: dict[str, Any] = {"capacity_memory": "2G", "capacity_vcpus": 8, "backend": "interp", "node_timeout": 5.0}
+DEFAULTS: dict[str, Any] = {"capacity_memory": "2G", "capacity_vcpus": 8, "backend": "interp", "node_timeout": 5.0,
+                            "pin": False}
 
 
 def _chosen(options: UpOptions, recorded: dict[str, Any]) -> dict[str, Any]:
@@ -158,6 +162,7 @@ def up(directory: str, options: UpOptions) -> ClusterConfig:
             config.extra["controller_metrics_port"] = info.get("metrics_port")
             config.save()
         recorded = {n["name"]: n for n in config.nodes}
+        cpu_plan = cpus.plan(len(names), sorted(cpus.available()))  # node-i's CPUs, if it is pinned
         procs = []
         for name in names:
             node = recorded.get(name)
@@ -170,15 +175,17 @@ def up(directory: str, options: UpOptions) -> ClusterConfig:
             node_log = os.path.join(logs, f"{name}.log")
             listen = node["address"] if node else "127.0.0.1:0"
             chosen = _chosen(options, {**cluster_options, **(node or {})})
+            pin = cpus.format_cpu_list(cpu_plan[names.index(name)]) if chosen["pin"] else None
             p = _spawn([*DAEMON, "node", "serve", "--listen", listen, "--name", name,
                         "--data", os.path.join(directory, "nodes", name), "--controller", config.controller,
                         "--capacity-memory", str(chosen["capacity_memory"]),
                         "--capacity-vcpus", str(chosen["capacity_vcpus"]),
                         "--backend", chosen["backend"], "--save-on-shutdown", "--resume-on-start",
                         "--metrics-port", "0", "--ready-file", node_ready,
-                        "--exit-file", exit_file(directory, name), *tls_args], node_log)
+                        "--exit-file", exit_file(directory, name), *(["--cpus", pin] if pin else []),
+                        *tls_args], node_log)
             started.append(p)
-            procs.append((name, p, node_ready, node_log, {k: chosen[k] for k in NODE_OPTIONS}))
+            procs.append((name, p, node_ready, node_log, {**{k: chosen[k] for k in NODE_OPTIONS}, "cpus": pin}))
         for name, p, node_ready, node_log, node_options in procs:
             node_info = _wait_ready(p, node_ready, f"node {name}", node_log)
             recorded[name] = {"name": name, "address": node_info["address"], "pid": p.pid,

@@ -285,3 +285,50 @@ def _small_file_limit() -> None:
     """In a child: files of at most 64 KiB (a write past it fails with EFBIG)."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, 64 << 10))
+
+
+def _thread_cpus(pid: int) -> set[str]:
+    """The CPU lists the threads of process ``pid`` may run on."""
+    lists = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for line in (task / "status").read_text().splitlines():
+            if line.startswith("Cpus_allowed_list:"):
+                lists.add(line.split(":", 1)[1].strip())
+    return lists
+
+
+def test_cluster_up_pin_gives_each_node_its_own_cpus_and_a_restart_keeps_them(tmp_path: Path) -> None:
+    """`cluster up --pin`: every thread of node-i runs on the CPUs the plan
+    gives it (its own ones when there are enough), recorded in cluster.json;
+    a restart keeps them, and `--no-pin` undoes them."""
+    from node.cpus import available, format_cpu_list, plan
+
+    everywhere = format_cpu_list(available())  # what this process, and so the CLI, may use
+    expected = [format_cpu_list(cpus) for cpus in plan(2, sorted(available()))]
+    c = Cluster(tmp_path / "cluster")
+    try:
+        c.run("cluster", "up", "--nodes", "2", "--pin")
+        nodes = c.config["nodes"]
+        assert [n["cpus"] for n in nodes] == expected
+        assert [_thread_cpus(n["pid"]) for n in nodes] == [{e} for e in expected]
+        assert _thread_cpus(c.config["controller_pid"]) == {everywhere}  # only nodes are pinned
+        log = (tmp_path / "cluster" / "logs" / "node-1.log").read_text()
+        assert f'"cpus": "{expected[0]}"' in log  # the node says where it runs
+        c.run("cluster", "down")
+        c.run("cluster", "up")
+        assert [_thread_cpus(n["pid"]) for n in c.config["nodes"]] == [{e} for e in expected]
+        c.run("cluster", "down")
+        c.run("cluster", "up", "--no-pin")
+        assert [n["cpus"] for n in c.config["nodes"]] == [None, None]
+        assert [_thread_cpus(n["pid"]) for n in c.config["nodes"]] == [{everywhere}] * 2
+    finally:
+        c.run("cluster", "down", check=False)
+
+
+@pytest.mark.parametrize("cpus, says", [("1-0", "not a CPU range"), ("two", "is not a CPU list"),
+                                         ("4096", "CPU 4096 is not online here")])
+def test_node_serve_refuses_cpus_it_cannot_run_on(tmp_path: Path, cpus: str, says: str) -> None:
+    proc = subprocess.run([*CLI, "node", "serve", "--listen", "127.0.0.1:0", "--data", str(tmp_path),
+                           "--insecure", "--cpus", cpus], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and f"--cpus {cpus}: " in proc.stderr and says in proc.stderr, proc.stderr
+    assert not any(tmp_path.iterdir())  # refused before anything was made

@@ -42,10 +42,15 @@ def cluster_group() -> None:
 @click.option("--node-timeout", type=NumberType(min=HEARTBEAT_SECONDS, min_open=True), default=None,
               help=f"Seconds without a heartbeat before a node is down (more than the {HEARTBEAT_SECONDS:g} s "
                    f"heartbeat interval).  [default: {DEFAULTS['node_timeout']:g}]")
+@click.option("--pin/--no-pin", default=None,
+              help="Give each node its own host CPUs, as separate hosts have (split evenly; one each in turn "
+                   "when there are fewer CPUs than nodes): a node's guests then never take CPU time from "
+                   "another node.  [default: no]")
 @click.option("--insecure", is_flag=True, default=None, help="No TLS (debugging only).")
 @output_option
 def up_command(count: int | None, directory: str | None, capacity_memory: int | None, capacity_vcpus: int | None,
-               backend: str | None, node_timeout: float | None, insecure: bool | None, output: str) -> None:
+               backend: str | None, node_timeout: float | None, pin: bool | None, insecure: bool | None,
+               output: str) -> None:
     """Start a controller and NODES nodes in the background and wait until all are ready.
 
     On an existing cluster, start the members that are not running (and add
@@ -55,7 +60,8 @@ def up_command(count: int | None, directory: str | None, capacity_memory: int | 
     # Every option was checked as the command line was parsed: nothing starts with one a member would refuse.
     config = up(directory, UpOptions(nodes=count, insecure=insecure,
                                      capacity_memory=None if capacity_memory is None else str(capacity_memory),
-                                     capacity_vcpus=capacity_vcpus, backend=backend, node_timeout=node_timeout))
+                                     capacity_vcpus=capacity_vcpus, backend=backend, node_timeout=node_timeout,
+                                     pin=pin))
     _show(config, output)
 
 
