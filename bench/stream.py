@@ -60,7 +60,10 @@ from node.daemon import bind, grpc_options, tune_process
 from node.migration import wire
 from node.server import add_node_service
 from node.tls import TlsFiles
-ca, cert, key, mode, memory = sys.argv[1:6]
+ca, cert, key, mode, memory, cpus = sys.argv[1:7]
+if cpus:  # before gRPC starts a thread: all of them run there
+    from node.cpus import parse_cpu_list, pin_process
+    pin_process(parse_cpu_list(cpus))
 if mode == "apply":
     from node.machine import hostmem
     from node.machine.memory import Ram
@@ -128,14 +131,19 @@ def make_certs(directory: str) -> str:
 
 
 def stream(certs: str, total: int = 1024 * MIB, sender: str = "same", receiver: str = "count",
-           memory: object = None, warmup: int = 0) -> StreamRun:
+           memory: object = None, warmup: int = 0,
+           pin: tuple[frozenset[int], frozenset[int]] | None = None) -> StreamRun:
     """One stream of ``total`` bytes from this process to a receiver process.
     ``sender``: "same" (one message written again and again) or "encode"
     (round 0 of ``memory``, a Ram, with the digest); ``receiver``: "count" or
     "apply". The TLS handshake is not part of the time. ``warmup``: bytes
     streamed first, untimed, on the same connection — so the timed stream
     starts on a connection already at full pace, as a migration on a node's
-    kept channel does (node.migration.driver.Migrations._channel)."""
+    kept channel does (node.migration.driver.Migrations._channel).
+    ``pin``: (the sender's CPUs, the receiver's), each end kept on its own
+    as ``cluster up --pin`` keeps each node (node.cpus); this process's
+    threads are unpinned again afterwards."""
+    from node.cpus import format_cpu_list, pin_process
     from node.daemon import grpc_options, tune_process
     from node.migration import wire
     from node.migration.digest import MemoryDigest
@@ -147,9 +155,12 @@ def stream(certs: str, total: int = 1024 * MIB, sender: str = "same", receiver: 
         raise ValueError("an encoding sender needs guest memory")
     files = TlsFiles.in_dir(certs, "node-1")
     proc = subprocess.Popen([sys.executable, "-c", RECEIVER, files.ca, files.cert, files.key, receiver,
-                             str(max(total, 4 * MIB))],
+                             str(max(total, 4 * MIB)), format_cpu_list(pin[1]) if pin else ""],
                             stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
     previous = sys.getswitchinterval()
+    unpinned = frozenset(os.sched_getaffinity(0))
+    if pin:
+        pin_process(pin[0])
     tune_process()  # as a node daemon is tuned (the malloc setting stays: harmless here)
     try:
         port = int(proc.stdout.readline())  # type: ignore[union-attr]
@@ -208,6 +219,8 @@ def stream(certs: str, total: int = 1024 * MIB, sender: str = "same", receiver: 
         return asyncio.run(client())
     finally:
         sys.setswitchinterval(previous)
+        if pin:
+            pin_process(unpinned)
         proc.kill()
         proc.wait()
 
