@@ -102,7 +102,9 @@ async def test_a_vm_the_host_preempts_keeps_its_share(tmp_path: Path) -> None:
         machine.run = preempted  # type: ignore[method-assign]
         await asyncio.sleep(0.5)
         shares = await _shares_of(hv, 1.5)
-        assert 0.21 < shares["small"] < 0.29 and 0.21 < shares["mover"] < 0.29, shares
+        # The band of the test above: with 0.21-0.29 this failed once under the suite's load (the
+        # value was not kept); the bug it guards against gave 0.04.
+        assert 0.19 < shares["small"] < 0.31 and 0.19 < shares["mover"] < 0.31, shares
     finally:
         await hv.shutdown()
 
