@@ -47,9 +47,10 @@ the second; one each on a two-CPU machine), and the raw stream's sender and
 receiver and the QEMU source and destination are held to node-1's and
 node-2's CPUs in the same way. Sharing every CPU (``--no-pin``) lets the
 source's guest take CPU time from the destination, which separate hosts
-never do: in two runs of this bench on a two-CPU machine, round 0 ran at
-a median of 490 MiB/s shared and 570 pinned, and the downtime's p99 was
-lower pinned in all six workloads (its p50 in four).
+never do: on a two-CPU machine, over a whole run of this bench, round 0
+ran at 67% of the raw stream with the CPUs shared and at 71% and 73%
+pinned (three runs in a row; the machine's own speed drifted by 20%
+between them, so compare the ratios, not the MiB/s).
 
 Round 0 is compared with the raw stream per workload (against the streams
 right around it) and over the whole run (every live migration's round 0
