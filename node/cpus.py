@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 from typing import Iterable, Sequence
 
+MAX_CPU = 8191  # CONFIG_NR_CPUS at most (x86-64's MAXSMP)
+
 
 def parse_cpu_list(text: str) -> frozenset[int]:
     """``"0-2,5"`` -> {0, 1, 2, 5}. Raises ValueError naming what is wrong."""
@@ -31,6 +33,8 @@ def parse_cpu_list(text: str) -> frozenset[int]:
             raise ValueError(f"{text!r} is not a CPU list (expected e.g. 0, 0-3 or 0,2-3)") from None
         if first < 0 or last < first:
             raise ValueError(f"{part!r} in {text!r} is not a CPU range")
+        if last > MAX_CPU:
+            raise ValueError(f"CPU {last} in {text!r} is past the largest CPU number Linux has ({MAX_CPU})")
         cpus.update(range(first, last + 1))
     return frozenset(cpus)
 
