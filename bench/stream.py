@@ -218,11 +218,11 @@ def stream(certs: str, total: int = 1024 * MIB, sender: str = "same", receiver: 
 
         return asyncio.run(client())
     finally:
+        proc.kill()
+        proc.wait()
         sys.setswitchinterval(previous)
         if pin:
             pin_process(unpinned)
-        proc.kill()
-        proc.wait()
 
 
 def main() -> int:
